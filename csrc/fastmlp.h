@@ -1,0 +1,170 @@
+/* fastmlp.h - the C kernels of fastmlp: dense layers, backprop by the delta rule,
+ * SGD/Adam updates and whole training epochs, in float32 (_f32) and float64 (_f64).
+ *
+ * Size names used in every shape comment:
+ *   B  = rows in a mini-batch (or in a chunk of rows)
+ *   I  = input width of a layer (n_in), O = output width (n_out)
+ *   M, N, K = the generic GEMM sizes: C[M,N] = op(A)[M,K] . op(B)[K,N]
+ * All matrices are row-major and C-contiguous unless a leading dimension says otherwise.
+ * Weights are (I, O) like scikit-learn's coefs_; activations are (B, features).
+ * Every index and size is 64-bit (fm_int).
+ *
+ * The library is built once per instruction set (generic, avx2, avx512) and the entry
+ * points below dispatch at run time to the best one the CPU supports, or to the one named
+ * by the environment variable FASTMLP_ISA (generic | avx2 | avx512).
+ */
+#ifndef FASTMLP_H
+#define FASTMLP_H
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int64_t fm_int;
+
+/* Activation functions; the first five may be hidden activations. */
+enum fm_act {
+    FM_IDENTITY = 0,
+    FM_LOGISTIC = 1,
+    FM_TANH = 2,
+    FM_RELU = 3,
+    FM_LEAKY_RELU = 4,
+    FM_SOFTMAX = 5, /* output only: row-wise over the whole output width */
+    FM_EXP = 6      /* output only: the Poisson regressor's inverse link */
+};
+
+/* Losses. The data term of the loss of a batch is
+ *   scale * (1/S) * sum_b w_b * l(y_b, a_b)          with S = sum_b w_b (w = 1 when no weights)
+ * where l is, per row:
+ *   SQUARED      1/2 ||y - a||^2
+ *   ABSOLUTE     ||y - a||_1
+ *   BINARY_CE    -sum_o [y log a + (1-y) log(1-a)]   (a clipped to [eps, 1-eps])
+ *   CATEGORICAL  -sum_o y log a                       (a clipped to [eps, 1-eps])
+ *   POISSON      sum_o [y log(y/a) - y + a]
+ * 'scale' lets the caller use scikit-learn's convention (squared error averaged over
+ * outputs: scale = 1/O) or the seeds' (scale = 1). The gradient is always that of the
+ * unscaled loss, as in scikit-learn. */
+enum fm_loss {
+    FM_SQUARED = 0,
+    FM_ABSOLUTE = 1,
+    FM_BINARY_CE = 2,
+    FM_CATEGORICAL_CE = 3,
+    FM_POISSON = 4
+};
+
+enum fm_solver { FM_SGD = 0, FM_ADAM = 1 };
+
+/* Return codes of the training entry points. */
+enum fm_status {
+    FM_OK = 0,
+    FM_NONFINITE = 1,    /* a batch loss was NaN or inf: stopped before updating with it */
+    FM_INTERRUPTED = 2,  /* the stop callback asked to stop (Ctrl-C) */
+    FM_NOMEM = 3         /* a workspace allocation failed */
+};
+
+/* A network of L dense layers. W[l] is (sizes[l], sizes[l+1]), b[l] is (sizes[l+1]).
+ * The pointers are float* for _f32 calls and double* for _f64 calls. */
+typedef struct {
+    fm_int n_layers;       /* L */
+    const fm_int *sizes;   /* L + 1 widths, input first */
+    void **W;
+    void **b;
+    int hidden_act;        /* enum fm_act, one of the first five */
+    int out_act;           /* enum fm_act */
+    int loss;              /* enum fm_loss */
+    double slope;          /* leaky_relu's negative slope */
+} fm_net;
+
+/* Rows of a data set: X dense (n, d) row-major, or CSR (indptr n+1, indices, data);
+ * Y dense (n, n_out); optional sample weights sw (n). */
+typedef struct {
+    fm_int n, d, n_out;
+    const void *X;                 /* dense X, or NULL when CSR */
+    const fm_int *indptr;          /* CSR X (when X == NULL) */
+    const fm_int *indices;
+    const void *data;
+    const void *Y;                 /* may be NULL for forward-only calls */
+    const void *sw;                /* may be NULL */
+} fm_data;
+
+/* Optimiser state: for SGD, m holds the velocities; for Adam, m and v the moments.
+ * m[l] / v[l] for l < L are the weight slots, m[L + l] / v[L + l] the bias slots. */
+typedef struct {
+    int solver;            /* enum fm_solver */
+    double lr;             /* learning rate (Adam: learning_rate_init) */
+    double momentum;
+    int nesterov;
+    double beta1, beta2, eps;
+    fm_int t;              /* Adam's step count, advanced by each update */
+    double alpha;          /* L2 penalty */
+    void **m;
+    void **v;
+} fm_optim;
+
+/* Called once per mini-batch; a non-zero return stops the epoch with FM_INTERRUPTED. */
+typedef int (*fm_stop_fn)(void *ctx);
+
+/* Which instruction set the dispatcher runs ("generic", "avx2", "avx512"). */
+const char *fm_isa(void);
+/* Force an instruction set by name; returns 0 on success, -1 when unknown or unsupported. */
+int fm_set_isa(const char *name);
+
+#define FM_DECLARE(real, sfx)                                                              \
+    /* C[M,N] = beta*C + op(A) op(B), then the epilogue:                                   \
+     *   bias (N) added and act applied (forward), or, when dact_src is given,             \
+     *   C *= act'(dact_src) elementwise (dact_src is (M,N) with leading dim ldc).         \
+     * A is (M,K) or, when transA, (K,M) with leading dim lda; B likewise (K,N)/(N,K). */  \
+    void fm_gemm_##sfx(int transA, int transB, fm_int M, fm_int N, fm_int K,              \
+                       const real *A, fm_int lda, const real *B, fm_int ldb, real beta,    \
+                       real *C, fm_int ldc, const real *bias, int act, double slope,       \
+                       const real *dact_src);                                              \
+    void fm_gemm_ref_##sfx(int transA, int transB, fm_int M, fm_int N, fm_int K,          \
+                           const real *A, fm_int lda, const real *B, fm_int ldb,           \
+                           real beta, real *C, fm_int ldc);                                \
+    /* out (B,O) = act(inp (B,I) . W (I,O) + bias (O)) */                                  \
+    void fm_dense_forward_##sfx(real *out, const real *inp, const real *W,                \
+                                const real *bias, fm_int B, fm_int I, fm_int O, int act,   \
+                                double slope);                                             \
+    /* dW (I,O) = inp^T . dout ; db (O) = column sums of dout ;                            \
+     * dinp (B,I) = (dout . W^T) * act'(inp) when dinp != NULL (inp holds the previous     \
+     * layer's activations, from which act' is computed). */                              \
+    void fm_dense_backward_##sfx(real *dinp, real *dW, real *db, const real *dout,        \
+                                 const real *inp, const real *W, fm_int B, fm_int I,       \
+                                 fm_int O, int inp_act, double slope);                     \
+    /* delta (B,O) = dC/dz of the output layer (per row, unscaled, times sw when given);   \
+     * returns the batch's data loss sum_b w_b l(y_b, a_b) (not divided by S). */          \
+    double fm_loss_grad_##sfx(real *delta, const real *a, const real *y, const real *sw,  \
+                              fm_int B, fm_int O, int out_act, int loss);                  \
+    /* One fused pass over P parameters with gradient g = (graw + alpha*w) / S:            \
+     * SGD: v = momentum*v - lr*g; w += nesterov ? momentum*v - lr*g : v.                  \
+     * Adam: m, v moments; w -= lr_t * m / (sqrt(v) + eps).                         */ \
+    void fm_sgd_update_##sfx(real *w, real *vel, const real *graw, fm_int P,              \
+                             double alpha, double S, double lr, double momentum,           \
+                             int nesterov);                                                \
+    void fm_adam_update_##sfx(real *w, real *m, real *v, const real *graw, fm_int P,      \
+                              double alpha, double S, double lr_t, double beta1,           \
+                              double beta2, double eps);                                   \
+    /* One epoch of mini-batch training over the rows idx[0..n) (or 0..n when idx is NULL),\
+     * batches of batch_size. *loss_out = sum over batches of (batch loss * batch rows),   \
+     * the batch loss being scale*data/S + alpha/2 * sum ||W||^2 / S.                      \
+     * The GIL may be released around it; stop is polled once per batch. */                \
+    int fm_epoch_train_##sfx(const fm_net *net, fm_optim *opt, const fm_data *data,       \
+                             const fm_int *idx, fm_int batch_size, double loss_scale,      \
+                             double *loss_out, fm_int *batches_done, fm_stop_fn stop,      \
+                             void *stop_ctx);                                              \
+    /* Loss and gradient of the whole data set (one batch of all n rows), for L-BFGS and   \
+     * gradient checks: gW[l], gb[l] are filled; returns the loss, NaN on no memory. */    \
+    double fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,   \
+                                  double loss_scale, void **gW, void **gb);                \
+    /* out (n, O) = the network's output on the rows of data (predict). */                \
+    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out);
+
+FM_DECLARE(float, f32)
+FM_DECLARE(double, f64)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,56 @@
+/* fm_internal.h - what the kernel translation units share and the public header hides:
+ * name mangling per element type and instruction set, the per-ISA tile sizes, the
+ * dispatch table, and two small runtime services (thread count, packing buffers). */
+#ifndef FM_INTERNAL_H
+#define FM_INTERNAL_H
+#include "fastmlp.h"
+
+#define FM_CAT3_(a, b, c) a##_##b##_##c
+#define FM_CAT3(a, b, c) FM_CAT3_(a, b, c)
+#define FM_CAT2_(a, b) a##_##b
+#define FM_CAT2(a, b) FM_CAT2_(a, b)
+#define FM_STR_(a) #a
+#define FM_STR(a) FM_STR_(a)
+
+/* Register tile of the GEMM micro-kernel: MR rows by two vectors of columns. The vector
+ * width follows the flags the translation unit was compiled with. */
+#if defined(__AVX512F__)
+#define FM_VBYTES 64
+#define FM_MR 12 /* 24 accumulators of the 32 zmm registers */
+#elif defined(__AVX2__)
+#define FM_VBYTES 32
+#define FM_MR 6 /* 12 accumulators of the 16 ymm registers */
+#else
+#define FM_VBYTES 16
+#define FM_MR 6
+#endif
+
+/* Below this many flops a GEMM runs on the calling thread: a parallel region costs
+ * a few microseconds, which small layers cannot repay. */
+#define FM_PAR_MIN_FLOPS 4.0e5
+
+/* The kernels every instruction set provides, for both element types. */
+#define FM_KERNELS(X)                                                                     \
+    X(fm_gemm) X(fm_dense_forward) X(fm_dense_backward) X(fm_loss_grad) X(fm_sgd_update)  \
+    X(fm_adam_update) X(fm_epoch_train) X(fm_loss_and_grad) X(fm_forward_net)
+
+#define FM_SLOT(fn) __typeof__(fn##_f32) *fn##_f32; __typeof__(fn##_f64) *fn##_f64;
+typedef struct {
+    const char *name;
+    FM_KERNELS(FM_SLOT)
+} fm_table;
+#undef FM_SLOT
+
+extern const fm_table fm_table_generic;
+#if defined(FM_HAVE_X86_ISAS)
+extern const fm_table fm_table_avx2;
+extern const fm_table fm_table_avx512;
+#endif
+
+const fm_table *fm_active(void);
+int fm_omp_max_threads(void);
+/* A buffer of at least 'bytes' owned by the calling thread, reused across calls and
+ * freed when the thread exits; NULL when out of memory. */
+void *fm_thread_buffer(size_t bytes);
+
+#endif

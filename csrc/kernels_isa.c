@@ -1,0 +1,38 @@
+/* kernels_isa.c - one instantiation of every kernel for the instruction set this file is
+ * compiled for (CMake builds it once per ISA with -DFM_ISA=<name> and that ISA's flags),
+ * in float32 and float64, and the dispatch table that lists them. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <float.h>
+#include "fm_internal.h"
+
+#ifndef FM_ISA
+#error "compile with -DFM_ISA=generic|avx2|avx512"
+#endif
+
+#define REAL float
+#define SFX f32
+#define FM_EXP_R expf
+#define FM_TANH_R tanhf
+#define FM_SQRT_R sqrtf
+#define FM_EPS_R FLT_EPSILON
+#include "kernels.inc"
+#undef REAL
+#undef SFX
+#undef FM_EXP_R
+#undef FM_TANH_R
+#undef FM_SQRT_R
+#undef FM_EPS_R
+
+#define REAL double
+#define SFX f64
+#define FM_EXP_R exp
+#define FM_TANH_R tanh
+#define FM_SQRT_R sqrt
+#define FM_EPS_R DBL_EPSILON
+#include "kernels.inc"
+
+#define FM_INIT(fn) .fn##_f32 = FM_CAT3(fn, f32, FM_ISA), .fn##_f64 = FM_CAT3(fn, f64, FM_ISA),
+const fm_table FM_CAT2(fm_table, FM_ISA) = {.name = FM_STR(FM_ISA), FM_KERNELS(FM_INIT)};

@@ -1,0 +1,463 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Thin bindings to the C kernels of csrc/.
+
+The Python layer validates and converts every array before it gets here (dtype,
+C-contiguity, shapes); these functions only map arrays to pointers, pick the float32 or
+float64 kernel by the dtype of the first array, and release the GIL around the C call.
+A wrong dtype or layout still raises ValueError from the buffer protocol, never crashes.
+"""
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+
+import numpy as np
+
+cdef extern from "fastmlp.h" nogil:
+    ctypedef int64_t fm_int
+    ctypedef int (*fm_stop_fn)(void *ctx) noexcept nogil
+    ctypedef struct fm_net:
+        fm_int n_layers
+        const fm_int *sizes
+        void **W
+        void **b
+        int hidden_act
+        int out_act
+        int loss
+        double slope
+    ctypedef struct fm_data:
+        fm_int n, d, n_out
+        const void *X
+        const fm_int *indptr
+        const fm_int *indices
+        const void *data
+        const void *Y
+        const void *sw
+    ctypedef struct fm_optim:
+        int solver
+        double lr, momentum
+        int nesterov
+        double beta1, beta2, eps
+        fm_int t
+        double alpha
+        void **m
+        void **v
+
+    const char *fm_isa()
+    int fm_set_isa(const char *name)
+
+    void fm_gemm_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int, const float *,
+                     fm_int, float, float *, fm_int, const float *, int, double, const float *)
+    void fm_gemm_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int, const double *,
+                     fm_int, double, double *, fm_int, const double *, int, double,
+                     const double *)
+    void fm_gemm_ref_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int,
+                         const float *, fm_int, float, float *, fm_int)
+    void fm_gemm_ref_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int,
+                         const double *, fm_int, double, double *, fm_int)
+    void fm_dense_forward_f32(float *, const float *, const float *, const float *, fm_int,
+                              fm_int, fm_int, int, double)
+    void fm_dense_forward_f64(double *, const double *, const double *, const double *,
+                              fm_int, fm_int, fm_int, int, double)
+    void fm_dense_backward_f32(float *, float *, float *, const float *, const float *,
+                               const float *, fm_int, fm_int, fm_int, int, double)
+    void fm_dense_backward_f64(double *, double *, double *, const double *, const double *,
+                               const double *, fm_int, fm_int, fm_int, int, double)
+    double fm_loss_grad_f32(float *, const float *, const float *, const float *, fm_int,
+                            fm_int, int, int)
+    double fm_loss_grad_f64(double *, const double *, const double *, const double *, fm_int,
+                            fm_int, int, int)
+    void fm_sgd_update_f32(float *, float *, const float *, fm_int, double, double, double,
+                           double, int)
+    void fm_sgd_update_f64(double *, double *, const double *, fm_int, double, double, double,
+                           double, int)
+    void fm_adam_update_f32(float *, float *, float *, const float *, fm_int, double, double,
+                            double, double, double, double)
+    void fm_adam_update_f64(double *, double *, double *, const double *, fm_int, double,
+                            double, double, double, double, double)
+    int fm_epoch_train_f32(const fm_net *, fm_optim *, const fm_data *, const fm_int *, fm_int,
+                           double, double *, fm_int *, fm_stop_fn, void *)
+    int fm_epoch_train_f64(const fm_net *, fm_optim *, const fm_data *, const fm_int *, fm_int,
+                           double, double *, fm_int *, fm_stop_fn, void *)
+    double fm_loss_and_grad_f32(const fm_net *, const fm_data *, double, double, void **,
+                                void **)
+    double fm_loss_and_grad_f64(const fm_net *, const fm_data *, double, double, void **,
+                                void **)
+    int fm_forward_net_f32(const fm_net *, const fm_data *, float *)
+    int fm_forward_net_f64(const fm_net *, const fm_data *, double *)
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+
+# Codes shared with fastmlp.h (enum fm_act, fm_loss, fm_solver, fm_status).
+ACT_CODES = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
+             "softmax": 5, "exp": 6}
+LOSS_CODES = {"squared_error": 0, "absolute_error": 1, "binary_log_loss": 2,
+              "categorical_log_loss": 3, "poisson": 4}
+SOLVER_CODES = {"sgd": 0, "adam": 1}
+STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED, STATUS_NOMEM = 0, 1, 2, 3
+
+
+def isa():
+    """The instruction set the kernels run on: 'generic', 'avx2' or 'avx512'."""
+    return fm_isa().decode()
+
+
+def set_isa(name):
+    """Run the kernels on the named instruction set; ValueError if this CPU lacks it."""
+    if fm_set_isa(name.encode()) != 0:
+        raise ValueError(f"instruction set {name!r} is unknown or not supported by this CPU")
+
+
+# ---- pointers -------------------------------------------------------------------------
+
+cdef inline bint _is64(object a) except -1:
+    if a.dtype == np.float64:
+        return True
+    if a.dtype == np.float32:
+        return False
+    raise TypeError(f"kernels take float32 or float64 arrays, got {a.dtype}")
+
+
+cdef void *_ptr(object a, bint is64) except NULL:
+    """Address of the first element of a non-empty C-contiguous float array."""
+    cdef float[::1] f
+    cdef double[::1] d
+    if a.size == 0:
+        raise ValueError("empty array passed to a kernel")
+    if is64:
+        d = a.reshape(-1)
+        return &d[0]
+    f = a.reshape(-1)
+    return &f[0]
+
+
+cdef void *_opt_ptr(object a, bint is64) except? NULL:
+    if a is None:
+        return NULL
+    return _ptr(a, is64)
+
+
+cdef fm_int *_iptr(object a) except NULL:
+    cdef int64_t[::1] v = a
+    if a.size == 0:
+        raise ValueError("empty index array passed to a kernel")
+    return &v[0]
+
+
+cdef class _Net:
+    """An fm_net over lists of weight and bias arrays (kept alive by this object)."""
+    cdef fm_net net
+    cdef fm_int *sizes
+    cdef void **W
+    cdef void **b
+    cdef list keep
+    cdef bint is64
+
+    def __cinit__(self, list coefs, list intercepts, int hidden_act, int out_act, int loss,
+                  double slope):
+        cdef Py_ssize_t L = len(coefs), l
+        if L == 0 or len(intercepts) != L:
+            raise ValueError("a network needs as many intercepts as coefs, at least one")
+        self.is64 = _is64(coefs[0])
+        self.keep = list(coefs) + list(intercepts)
+        self.sizes = <fm_int *>malloc((L + 1) * sizeof(fm_int))
+        self.W = <void **>malloc(L * sizeof(void *))
+        self.b = <void **>malloc(L * sizeof(void *))
+        if not self.sizes or not self.W or not self.b:
+            raise MemoryError()
+        self.sizes[0] = coefs[0].shape[0]
+        for l in range(L):
+            if coefs[l].shape[0] != self.sizes[l] or intercepts[l].shape != (coefs[l].shape[1],):
+                raise ValueError(f"layer {l}: coefs/intercepts shapes do not chain")
+            self.sizes[l + 1] = coefs[l].shape[1]
+            self.W[l] = _ptr(coefs[l], self.is64)
+            self.b[l] = _ptr(intercepts[l], self.is64)
+        self.net.n_layers = L
+        self.net.sizes = self.sizes
+        self.net.W = self.W
+        self.net.b = self.b
+        self.net.hidden_act = hidden_act
+        self.net.out_act = out_act
+        self.net.loss = loss
+        self.net.slope = slope
+
+    def __dealloc__(self):
+        free(self.sizes)
+        free(self.W)
+        free(self.b)
+
+
+cdef class _Data:
+    """An fm_data over X (dense 2-D array or a (data, indices, indptr, shape) CSR tuple),
+    Y and sample weights."""
+    cdef fm_data data
+    cdef list keep
+
+    def __cinit__(self, X, Y, sw, bint is64):
+        self.keep = [X, Y, sw]
+        if isinstance(X, tuple):
+            values, indices, indptr, shape = X
+            self.data.n, self.data.d = shape
+            self.data.X = NULL
+            self.data.data = _opt_ptr(values if values.size else None, is64)
+            self.data.indices = _iptr(indices) if indices.size else NULL
+            self.data.indptr = _iptr(indptr)
+        else:
+            self.data.n, self.data.d = X.shape
+            self.data.X = _ptr(X, is64)
+        self.data.n_out = Y.shape[1] if Y is not None else 0
+        self.data.Y = _opt_ptr(Y, is64)
+        self.data.sw = _opt_ptr(sw, is64)
+
+
+cdef int _stop_requested(void *ctx) noexcept nogil:
+    """Polled once per mini-batch: runs Python's signal handlers (Ctrl-C) and keeps the
+    exception they raise for the caller to re-raise."""
+    with gil:
+        try:
+            PyErr_CheckSignals()
+        except BaseException as exc:
+            (<list>ctx).append(exc)
+            return 1
+    return 0
+
+
+# ---- single kernels (tests, benchmarks) ----------------------------------------------
+
+def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=None,
+         int act=0, double slope=0.0, dact_src=None, bint reference=False):
+    """C = beta*C + op(A) op(B), then the epilogue (see fm_gemm in fastmlp.h)."""
+    cdef bint is64 = _is64(C)
+    cdef fm_int M = C.shape[0], N = C.shape[1]
+    cdef fm_int K = A.shape[0] if transA else A.shape[1]
+    if (A.shape[1] if transA else A.shape[0]) != M or (B.shape[1] if transB else B.shape[0]) != K \
+            or (B.shape[0] if transB else B.shape[1]) != N:
+        raise ValueError("gemm: shapes do not agree")
+    cdef void *a = _ptr(A, is64)
+    cdef void *bp = _ptr(B, is64)
+    cdef void *c = _ptr(C, is64)
+    cdef void *bi = _opt_ptr(bias, is64)
+    cdef void *ds = _opt_ptr(dact_src, is64)
+    cdef fm_int lda = A.shape[1], ldb = B.shape[1]
+    with nogil:
+        if reference and is64:
+            fm_gemm_ref_f64(transA, transB, M, N, K, <double *>a, lda, <double *>bp, ldb, beta,
+                            <double *>c, N)
+        elif reference:
+            fm_gemm_ref_f32(transA, transB, M, N, K, <float *>a, lda, <float *>bp, ldb,
+                            <float>beta, <float *>c, N)
+        elif is64:
+            fm_gemm_f64(transA, transB, M, N, K, <double *>a, lda, <double *>bp, ldb, beta,
+                        <double *>c, N, <double *>bi, act, slope, <double *>ds)
+        else:
+            fm_gemm_f32(transA, transB, M, N, K, <float *>a, lda, <float *>bp, ldb,
+                        <float>beta, <float *>c, N, <float *>bi, act, slope, <float *>ds)
+    return C
+
+
+def dense_forward(out, inp, W, bias, int act, double slope=0.0):
+    """out (B,O) = act(inp (B,I) . W (I,O) + bias (O))."""
+    cdef bint is64 = _is64(out)
+    cdef fm_int B = inp.shape[0], I = inp.shape[1], O = W.shape[1]
+    if W.shape[0] != I or out.shape[0] != B or out.shape[1] != O or bias.shape[0] != O:
+        raise ValueError("dense_forward: shapes do not agree")
+    cdef void *o = _ptr(out, is64)
+    cdef void *x = _ptr(inp, is64)
+    cdef void *w = _ptr(W, is64)
+    cdef void *b = _ptr(bias, is64)
+    with nogil:
+        if is64:
+            fm_dense_forward_f64(<double *>o, <double *>x, <double *>w, <double *>b, B, I, O,
+                                 act, slope)
+        else:
+            fm_dense_forward_f32(<float *>o, <float *>x, <float *>w, <float *>b, B, I, O,
+                                 act, slope)
+    return out
+
+
+def dense_backward(dinp, dW, db, dout, inp, W, int inp_act, double slope=0.0):
+    """dW = inp^T dout; db = column sums of dout; dinp = (dout W^T) * act'(inp) unless None."""
+    cdef bint is64 = _is64(dW)
+    cdef fm_int B = inp.shape[0], I = inp.shape[1], O = W.shape[1]
+    if W.shape[0] != I or dout.shape[0] != B or dout.shape[1] != O or dW.shape != W.shape \
+            or db.shape[0] != O or (dinp is not None and dinp.shape != inp.shape):
+        raise ValueError("dense_backward: shapes do not agree")
+    cdef void *di = _opt_ptr(dinp, is64)
+    cdef void *dw = _ptr(dW, is64)
+    cdef void *dbp = _ptr(db, is64)
+    cdef void *do = _ptr(dout, is64)
+    cdef void *x = _ptr(inp, is64)
+    cdef void *w = _ptr(W, is64)
+    with nogil:
+        if is64:
+            fm_dense_backward_f64(<double *>di, <double *>dw, <double *>dbp, <double *>do,
+                                  <double *>x, <double *>w, B, I, O, inp_act, slope)
+        else:
+            fm_dense_backward_f32(<float *>di, <float *>dw, <float *>dbp, <float *>do,
+                                  <float *>x, <float *>w, B, I, O, inp_act, slope)
+
+
+def loss_grad(delta, a, y, sw, int out_act, int loss):
+    """delta = dC/dz of the output layer (times sw); returns sum_b sw_b * l(y_b, a_b)."""
+    cdef bint is64 = _is64(a)
+    cdef fm_int B = a.shape[0], O = a.shape[1]
+    if delta.shape != a.shape or y.shape != a.shape or (sw is not None and sw.shape != (B,)):
+        raise ValueError("loss_grad: shapes do not agree")
+    cdef void *d = _ptr(delta, is64)
+    cdef void *ap = _ptr(a, is64)
+    cdef void *yp = _ptr(y, is64)
+    cdef void *s = _opt_ptr(sw, is64)
+    cdef double out
+    with nogil:
+        if is64:
+            out = fm_loss_grad_f64(<double *>d, <double *>ap, <double *>yp, <double *>s, B, O,
+                                   out_act, loss)
+        else:
+            out = fm_loss_grad_f32(<float *>d, <float *>ap, <float *>yp, <float *>s, B, O,
+                                   out_act, loss)
+    return out
+
+
+def sgd_update(w, vel, graw, double alpha, double S, double lr, double momentum,
+               bint nesterov):
+    cdef bint is64 = _is64(w)
+    if vel.shape != w.shape or graw.shape != w.shape:
+        raise ValueError("sgd_update: shapes do not agree")
+    cdef fm_int P = w.size
+    cdef void *wp = _ptr(w, is64)
+    cdef void *vp = _ptr(vel, is64)
+    cdef void *gp = _ptr(graw, is64)
+    with nogil:
+        if is64:
+            fm_sgd_update_f64(<double *>wp, <double *>vp, <double *>gp, P, alpha, S, lr,
+                              momentum, nesterov)
+        else:
+            fm_sgd_update_f32(<float *>wp, <float *>vp, <float *>gp, P, alpha, S, lr,
+                              momentum, nesterov)
+
+
+def adam_update(w, m, v, graw, double alpha, double S, double lr_t, double beta1,
+                double beta2, double eps):
+    cdef bint is64 = _is64(w)
+    if m.shape != w.shape or v.shape != w.shape or graw.shape != w.shape:
+        raise ValueError("adam_update: shapes do not agree")
+    cdef fm_int P = w.size
+    cdef void *wp = _ptr(w, is64)
+    cdef void *mp = _ptr(m, is64)
+    cdef void *vp = _ptr(v, is64)
+    cdef void *gp = _ptr(graw, is64)
+    with nogil:
+        if is64:
+            fm_adam_update_f64(<double *>wp, <double *>mp, <double *>vp, <double *>gp, P,
+                               alpha, S, lr_t, beta1, beta2, eps)
+        else:
+            fm_adam_update_f32(<float *>wp, <float *>mp, <float *>vp, <float *>gp, P, alpha,
+                               S, lr_t, beta1, beta2, eps)
+
+
+# ---- whole-network passes ------------------------------------------------------------
+
+cdef void **_ptr_list(list arrays, bint is64) except NULL:
+    cdef Py_ssize_t i, n = len(arrays)
+    cdef void **out = <void **>malloc(max(n, 1) * sizeof(void *))
+    if not out:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            out[i] = _ptr(arrays[i], is64)
+    except BaseException:
+        free(out)
+        raise
+    return out
+
+
+def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int loss,
+                double slope, X, Y, sw, idx, fm_int batch_size, double loss_scale,
+                int solver, double lr, double momentum, bint nesterov, double beta1,
+                double beta2, double eps, fm_int t, double alpha, list m, list v):
+    """One epoch of mini-batch training, in place on coefs/intercepts and the optimiser
+    state m (velocities or first moments) and v (second moments, Adam).
+
+    Returns (status, loss_sum, batches_done, t): status is one of the STATUS_* codes,
+    loss_sum the sum of batch losses times batch rows, t Adam's step count."""
+    net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    data = _Data(X, Y, sw, net.is64)
+    cdef fm_optim opt
+    cdef double loss_sum = 0
+    cdef fm_int done = 0
+    cdef int status
+    cdef const fm_int *ip = _iptr(idx) if idx is not None else NULL
+    cdef list pending = []
+    cdef void *ctx = <void *>pending
+    cdef _Net cnet = net
+    cdef _Data cdata = data
+    opt.solver = solver
+    opt.lr = lr
+    opt.momentum = momentum
+    opt.nesterov = nesterov
+    opt.beta1 = beta1
+    opt.beta2 = beta2
+    opt.eps = eps
+    opt.t = t
+    opt.alpha = alpha
+    opt.m = _ptr_list(m, cnet.is64)
+    opt.v = _ptr_list(v, cnet.is64) if solver == 1 else NULL
+    try:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if idx is not None and idx.shape[0] != cdata.data.n:
+            raise ValueError("idx must list every row once")
+        with nogil:
+            if cnet.is64:
+                status = fm_epoch_train_f64(&cnet.net, &opt, &cdata.data, ip, batch_size,
+                                            loss_scale, &loss_sum, &done, _stop_requested, ctx)
+            else:
+                status = fm_epoch_train_f32(&cnet.net, &opt, &cdata.data, ip, batch_size,
+                                            loss_scale, &loss_sum, &done, _stop_requested, ctx)
+    finally:
+        free(opt.m)
+        free(opt.v)
+    if status == STATUS_INTERRUPTED and pending:
+        raise pending[0]
+    if status == STATUS_NOMEM:
+        raise MemoryError("fastmlp: could not allocate the training workspace")
+    return status, loss_sum, done, opt.t
+
+
+def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int loss,
+                  double slope, X, Y, sw, double alpha, double loss_scale, list gW, list gb):
+    """Loss of all rows at once; fills gW/gb with the gradient (L-BFGS, gradient checks)."""
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    cdef _Data data = _Data(X, Y, sw, net.is64)
+    cdef void **gw = _ptr_list(gW, net.is64)
+    cdef void **gbp = NULL
+    cdef double out
+    try:
+        gbp = _ptr_list(gb, net.is64)
+        with nogil:
+            if net.is64:
+                out = fm_loss_and_grad_f64(&net.net, &data.data, alpha, loss_scale, gw, gbp)
+            else:
+                out = fm_loss_and_grad_f32(&net.net, &data.data, alpha, loss_scale, gw, gbp)
+    finally:
+        free(gw)
+        free(gbp)
+    return out
+
+
+def forward_net(list coefs, list intercepts, int hidden_act, int out_act, double slope, X,
+                out):
+    """out (n, O) = the network's output on X (dense array or CSR tuple)."""
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope)
+    cdef _Data data = _Data(X, None, None, net.is64)
+    if out.shape != (data.data.n, net.sizes[net.net.n_layers]) or data.data.d != net.sizes[0]:
+        raise ValueError("forward_net: shapes do not agree")
+    cdef void *o = _ptr(out, net.is64)
+    cdef int status
+    with nogil:
+        if net.is64:
+            status = fm_forward_net_f64(&net.net, &data.data, <double *>o)
+        else:
+            status = fm_forward_net_f32(&net.net, &data.data, <float *>o)
+    if status == STATUS_NOMEM:
+        raise MemoryError("fastmlp: could not allocate the prediction workspace")
+    return out
