@@ -1,0 +1,254 @@
+"""The bridge between the estimators and the C kernels.
+
+Name tables (a name maps to a kernel code: adding an activation is one row), array
+preparation for the kernels, the optimiser state, and the three whole-network passes:
+one training epoch, the full-batch loss and gradient, and the forward pass.
+Both `Network` and the scikit-learn drop-ins train through here; neither calls
+`_kernels` directly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
+
+# ---- name tables ---------------------------------------------------------------------
+# Hidden activations: scikit-learn's names first, then the seeds' aliases.
+HIDDEN_ACTIVATIONS = {
+    "identity": _kernels.ACT_CODES["identity"],
+    "linear": _kernels.ACT_CODES["identity"],
+    "logistic": _kernels.ACT_CODES["logistic"],
+    "sigmoid": _kernels.ACT_CODES["logistic"],
+    "tanh": _kernels.ACT_CODES["tanh"],
+    "relu": _kernels.ACT_CODES["relu"],
+    "leaky_relu": _kernels.ACT_CODES["leaky_relu"],
+}
+# Output units.
+OUTPUT_ACTIVATIONS = {
+    "identity": _kernels.ACT_CODES["identity"],
+    "linear": _kernels.ACT_CODES["identity"],
+    "logistic": _kernels.ACT_CODES["logistic"],
+    "sigmoid": _kernels.ACT_CODES["logistic"],
+    "softmax": _kernels.ACT_CODES["softmax"],
+    "exp": _kernels.ACT_CODES["exp"],
+}
+# Losses. "log_loss" is resolved by the output unit (see resolve_loss).
+LOSSES = {
+    "squared_error": _kernels.LOSS_CODES["squared_error"],
+    "quadratic": _kernels.LOSS_CODES["squared_error"],
+    "mse": _kernels.LOSS_CODES["squared_error"],
+    "absolute_error": _kernels.LOSS_CODES["absolute_error"],
+    "mae": _kernels.LOSS_CODES["absolute_error"],
+    "binary_log_loss": _kernels.LOSS_CODES["binary_log_loss"],
+    "binary_cross_entropy": _kernels.LOSS_CODES["binary_log_loss"],
+    "categorical_log_loss": _kernels.LOSS_CODES["categorical_log_loss"],
+    "categorical_cross_entropy": _kernels.LOSS_CODES["categorical_log_loss"],
+    "cross_entropy": _kernels.LOSS_CODES["categorical_log_loss"],
+    "poisson": _kernels.LOSS_CODES["poisson"],
+}
+SOLVERS = {"sgd": _kernels.SOLVER_CODES["sgd"], "adam": _kernels.SOLVER_CODES["adam"]}
+
+STATUS_OK = _kernels.STATUS_OK
+STATUS_NONFINITE = _kernels.STATUS_NONFINITE
+
+
+def lookup(table, name, what):
+    """table[name], or a ValueError that lists the valid names."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown {what} {name!r}; expected one of {sorted(table)}"
+        ) from None
+
+
+def resolve_loss(loss, out_activation):
+    """The kernel loss code: 'log_loss' means binary cross-entropy after logistic units
+    and categorical cross-entropy after softmax, as in scikit-learn."""
+    if loss == "log_loss":
+        loss = "categorical_log_loss" if out_activation == "softmax" else "binary_log_loss"
+    return lookup(LOSSES, loss, "loss")
+
+
+class Spec:
+    """What the kernels need to know about a network besides its arrays."""
+
+    __slots__ = ("hidden", "out", "loss", "slope")
+
+    def __init__(self, hidden, out, loss="squared_error", slope=0.01):
+        self.hidden = lookup(HIDDEN_ACTIVATIONS, hidden, "activation")
+        self.out = lookup(OUTPUT_ACTIVATIONS, out, "output activation")
+        self.loss = resolve_loss(loss, out)
+        self.slope = float(slope)
+
+
+# ---- arrays --------------------------------------------------------------------------
+
+def kernel_X(X, dtype):
+    """X as the kernels take it: a C-contiguous dense array of dtype, or for a scipy
+    sparse matrix a (data, indices, indptr, shape) CSR tuple with int64 indices."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=dtype)
+        X.sum_duplicates()
+        return (
+            np.ascontiguousarray(X.data, dtype=dtype),
+            np.ascontiguousarray(X.indices, dtype=np.int64),
+            np.ascontiguousarray(X.indptr, dtype=np.int64),
+            X.shape,
+        )
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def n_rows(X):
+    return X[3][0] if isinstance(X, tuple) else X.shape[0]
+
+
+def take_rows(X, rows):
+    """The rows of a prepared X (dense or CSR tuple) at the given indices."""
+    if isinstance(X, tuple):
+        m = sp.csr_matrix((X[0], X[1], X[2]), shape=X[3])[rows]
+        return kernel_X(m, X[0].dtype)
+    return np.ascontiguousarray(X[rows])
+
+
+# ---- optimisers ----------------------------------------------------------------------
+
+class SGDState:
+    """Mini-batch SGD with (Nesterov) momentum and scikit-learn's learning-rate
+    schedules. velocities follow the order coefs + intercepts."""
+
+    solver = SOLVERS["sgd"]
+
+    def __init__(self, params, learning_rate_init=0.1, lr_schedule="constant",
+                 momentum=0.9, nesterov=True, power_t=0.5):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.t = 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = []
+
+    def iteration_ends(self, time_step):
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = (
+                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, msg, verbose):
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def kernel_args(self):
+        return dict(solver=self.solver, lr=self.learning_rate, momentum=self.momentum,
+                    nesterov=bool(self.nesterov), beta1=0.0, beta2=0.0, eps=0.0)
+
+    def state(self):
+        return [a.copy() for a in self.m], [a.copy() for a in self.v], self.t
+
+    def restore(self, state):
+        for dst, src in zip(self.m, state[0]):
+            dst[...] = src
+        for dst, src in zip(self.v, state[1]):
+            dst[...] = src
+        self.t = state[2]
+
+
+class AdamState(SGDState):
+    """Adam (Kingma and Ba), as scikit-learn's AdamOptimizer."""
+
+    solver = SOLVERS["adam"]
+
+    def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def iteration_ends(self, time_step):
+        pass
+
+    def trigger_stopping(self, msg, verbose):
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+    def kernel_args(self):
+        return dict(solver=self.solver, lr=self.learning_rate_init, momentum=0.0,
+                    nesterov=False, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+
+
+# ---- passes --------------------------------------------------------------------------
+
+def forward(coefs, intercepts, spec, X):
+    """The network's output on X (prepared by kernel_X), shape (n, n_outputs)."""
+    dtype = coefs[0].dtype
+    out = np.empty((n_rows(X), coefs[-1].shape[1]), dtype=dtype)
+    if out.shape[0] == 0:
+        return out
+    return _kernels.forward_net(coefs, intercepts, spec.hidden, spec.out, spec.slope, X, out)
+
+
+def loss_and_grad(coefs, intercepts, spec, X, Y, sample_weight=None, alpha=0.0,
+                  loss_scale=1.0):
+    """Loss of all rows and its gradient: (loss, coef_grads, intercept_grads)."""
+    gW = [np.empty_like(c) for c in coefs]
+    gb = [np.empty_like(b) for b in intercepts]
+    loss = _kernels.loss_and_grad(coefs, intercepts, spec.hidden, spec.out, spec.loss,
+                                  spec.slope, X, Y, sample_weight, alpha, loss_scale, gW, gb)
+    return loss, gW, gb
+
+
+class Diverged(ArithmeticError):
+    """Training produced a non-finite loss or weights; the parameters were restored."""
+
+
+def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, optimizer,
+                alpha=0.0, loss_scale=1.0):
+    """One epoch in the C kernels, all or nothing: returns the mean batch loss over the
+    epoch's rows. If the loss or a weight turns non-finite, or the epoch is interrupted
+    (KeyboardInterrupt), the parameters and the optimiser state are put back as they were
+    before the epoch and Diverged (or the interrupt) is raised."""
+    params = coefs + intercepts
+    saved = [p.copy() for p in params]
+    saved_opt = optimizer.state()
+
+    def restore():
+        for dst, src in zip(params, saved):
+            dst[...] = src
+        optimizer.restore(saved_opt)
+
+    try:
+        status, loss_sum, _, t = _kernels.epoch_train(
+            coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,
+            sample_weight, idx, int(batch_size), loss_scale, t=optimizer.t, alpha=alpha,
+            m=optimizer.m, v=optimizer.v, **optimizer.kernel_args())
+    except BaseException:
+        restore()
+        raise
+    optimizer.t = t
+    if status == STATUS_NONFINITE or not all(np.isfinite(p).all() for p in params):
+        restore()
+        raise Diverged(
+            "the loss or the weights became non-finite (NaN or inf); the weights of the "
+            "last finite epoch were kept. Lower the learning rate or scale the input."
+        )
+    return loss_sum / n_rows(X)
