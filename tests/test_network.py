@@ -428,3 +428,34 @@ def test_predict_before_fit_is_not_fitted_error():
 
     with pytest.raises(NotFittedError):
         Network([2, 2]).predict(GOOD_X)
+
+
+# ---- python -m fastmlp ----------------------------------------------------------------
+
+def test_command_line_demo_reports_accuracy_and_time(capsys):
+    from fastmlp.__main__ import main
+
+    assert main(["--epochs", "5", "--hidden", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "network 64-32-10, 5 epochs" in out
+    accuracy = float(out.split("test accuracy: ")[1].split()[0])
+    assert accuracy > 0.9
+    assert "training time: " in out
+
+
+def test_command_line_demo_says_how_to_get_missing_data(capsys, monkeypatch, tmp_path):
+    from fastmlp import datasets
+    from fastmlp.__main__ import main
+
+    monkeypatch.setattr(datasets, "FASHION_MNIST_ROOT", str(tmp_path))
+    assert main(["--data", "fashion-mnist"]) == 1
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_command_line_demo_saves_the_loss_curve(capsys, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    from fastmlp.__main__ import main
+
+    path = tmp_path / "loss.png"
+    assert main(["--epochs", "2", "--hidden", "8", "--plot", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
