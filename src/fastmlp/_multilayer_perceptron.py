@@ -38,7 +38,10 @@ def _kernel_array(a, dtype):
 def _doc(sk_class, summary):
     """fastmlp's summary followed by scikit-learn's Parameters ... Notes sections."""
     doc = sk_class.__doc__
-    return summary + "\n\n    " + doc[doc.index("Parameters\n"):doc.index("References\n")]
+    doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
+    doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
+                      "activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}")
+    return summary + "\n\n    " + doc
 
 
 class _FastMLPMixin:
