@@ -126,6 +126,19 @@ def test_save_and_load(case, data, tmp_path):
         assert back.loss_curve_[:-1] == est.loss_curve_
 
 
+@quiet
+def test_feature_names_survive_save_and_load(regression, tmp_path):
+    pd = pytest.importorskip("pandas", reason="feature names come from a DataFrame")
+    X, y = regression
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    est = MLPRegressor(max_iter=3).fit(frame, y)
+    est.save(tmp_path / "model.npz")
+    back = fastmlp.load(tmp_path / "model.npz")
+    np.testing.assert_array_equal(back.feature_names_in_, est.feature_names_in_)
+    with pytest.warns(UserWarning, match="fitted with feature names"):
+        back.predict(X)
+
+
 # ---- partial_fit ------------------------------------------------------------------
 
 def test_partial_fit_classes(data):
