@@ -8,7 +8,7 @@ matplotlib = pytest.importorskip("matplotlib", reason="matplotlib (fastmlp[plot]
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fastmlp import plot  # noqa: E402
+from fastmlp import MLPClassifier, MLPRegressor, Network, plot  # noqa: E402
 
 
 class Fitted:
@@ -68,6 +68,27 @@ def test_saves_png(tmp_path):
     path = tmp_path / "curve.png"
     ax.figure.savefig(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("model, ylabels", [
+    (Network([4, 8, 3], epochs=5, random_state=0), ["training loss (log_loss)"]),
+    (MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=15, random_state=0),
+     ["training loss (log_loss)", "validation score (accuracy)"]),
+    (MLPRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=15, random_state=0),
+     ["training loss (squared_error)", "validation score (R²)"]),
+], ids=["Network", "MLPClassifier", "MLPRegressor"])
+def test_fitted_fastmlp_models(model, ylabels):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0) if ylabels[0].endswith("(log_loss)") else X[:, 0]
+    model.fit(X, y)
+    ax = plot.loss_curve(model)
+    assert [a.get_ylabel() for a in ax.figure.axes] == ylabels
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), model.loss_curve_)
+    if len(ylabels) == 2:
+        np.testing.assert_allclose(ax.figure.axes[1].get_lines()[0].get_ydata(),
+                                   model.validation_scores_)
 
 
 @pytest.mark.parametrize("model", [Fitted(), Fitted(loss_curve_=[])], ids=["unfitted", "empty"])

@@ -45,6 +45,10 @@ def loss_curve(model, ax=None):
     style = dict(marker="o", markersize=3) if len(loss) <= 50 else {}
     epochs = np.arange(1, len(loss) + 1)
     loss_name = getattr(model, "loss", None)
+    if loss_name == "auto":  # Network: the loss its output unit implies
+        from .network import AUTO_LOSS
+
+        loss_name = AUTO_LOSS.get(getattr(model, "output", None))
     label = f"training loss ({loss_name})" if isinstance(loss_name, str) else "training loss"
     lines = ax.plot(epochs, loss, color="C0", label=label, **style)
     ax.set_xlabel("epoch")
