@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import joblib
 import numpy as np
@@ -68,6 +69,18 @@ def test_threadpool_limits_makes_kernels_single_threaded(user_api):
         assert kernel_threads() == 1
         assert fastmlp_openmp_entry()["num_threads"] == 1
     assert kernel_threads() == before
+
+
+def test_limits_apply_to_the_calling_thread():
+    # OpenMP keeps the thread count per thread: a limit set in one Python thread does not
+    # reach threads started meanwhile (the README says so), OMP_NUM_THREADS reaches all.
+    seen = []
+    with threadpool_limits(limits=1, user_api="openmp"):
+        thread = threading.Thread(target=lambda: seen.append(kernel_threads()))
+        thread.start()
+        thread.join()
+        assert kernel_threads() == 1
+    assert seen == [kernel_threads()]
 
 
 # Fits and predicts twice, first under threadpool_limits(1), then with the environment's
