@@ -13,7 +13,7 @@ each property ran.
 """
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from fastmlp import _kernels
@@ -52,7 +52,7 @@ PRIMES = [1, 2, 3, 5, 7, 11, 13, 17, 31, 37, 97, 193, 257, 263]
 dims = st.one_of(st.integers(1, 20), st.sampled_from(PRIMES))
 real_dtypes = st.sampled_from([np.float32, np.float64])
 seeds = st.integers(0, 2**32 - 1)
-KERNEL_SETTINGS = settings(max_examples=60, deadline=None,
+KERNEL_SETTINGS = settings(max_examples=200, deadline=None,
                            suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -205,11 +205,12 @@ def test_dense_backward_matches_numpy(isa, dtype, B, I, O, act, first_layer, see
                      matmul_tol(d64, W64.T, O, dtype) * np.abs(g) + 1e-300, "dinp")
 
 
-def row_losses(y, a, loss):
-    """Per-row loss l(y, a) of fastmlp.h, in float64 (a clipped like the kernels)."""
+def row_losses(y, a, loss, clip=np.finfo(np.float64).eps):
+    """Per-row loss l(y, a) of fastmlp.h, in float64, a clipped to [clip, 1 - clip] for
+    the log losses (the kernels clip at the epsilon of their dtype)."""
     def xlogy(u, v):
         return np.where(u == 0, 0.0, u * np.log(np.where(u == 0, 1.0, v)))
-    p = np.clip(a, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
+    p = np.clip(a, clip, 1 - clip)
     if loss == "squared_error":
         return 0.5 * ((y - a) ** 2).sum(1)
     if loss == "absolute_error":
@@ -258,7 +259,7 @@ def test_loss_grad_is_the_derivative_of_the_loss(isa, dtype, B, O, pair, weighte
 
     a64, y64 = a.astype(np.float64), y.astype(np.float64)
     w = np.ones(B) if sw is None else sw.astype(np.float64)
-    want = float(w @ row_losses(y64, a64, loss))
+    want = float(w @ row_losses(y64, a64, loss, clip=eps(dtype)))
     assert abs(got - want) <= 1e3 * eps(dtype) * (abs(want) + 1)
 
     # the derivative, by central differences of the per-row loss through the activation
@@ -330,16 +331,306 @@ def test_adam_update_matches_numpy(isa, dtype, P, alpha, S, lr_t, beta1, beta2, 
 def test_kernels_refuse_wrong_dtype_and_layout(dtype):
     """The bindings' contract: a wrong dtype, a non-contiguous or a Fortran-ordered array
     raises ValueError/TypeError and is never read or written through a stale pointer."""
-    A = np.ones((4, 3), dtype)
-    B = np.ones((3, 5), dtype)
-    C = np.zeros((4, 5), dtype)
+    # large enough (> 1 KiB) that a freed temporary goes back to malloc, where the
+    # AddressSanitizer build (tests/sanitize.sh) sees any use after free
+    A = np.ones((40, 30), dtype)
+    B = np.ones((30, 50), dtype)
+    C = np.zeros((40, 50), dtype)
     other = np.float64 if dtype == np.float32 else np.float32
     for bad_args in [
         (A.astype(other), B, C),                 # mixed dtypes
         (A, B, C.astype(np.int64)),              # not a float
-        (np.ones((4, 6), dtype)[:, ::2], B, C),  # strided view
-        (np.asfortranarray(np.ones((4, 3), dtype)), B, C),  # Fortran order, input
+        (np.ones((40, 60), dtype)[:, ::2], B, C),  # strided view
+        (np.asfortranarray(A), B, C),            # Fortran order, input
         (A, B, np.asfortranarray(C)),            # Fortran order, output
     ]:
         with pytest.raises((ValueError, TypeError)):
             _kernels.gemm(*bad_args)
+
+
+# ---- Part 2: the estimators under generated input ------------------------------------
+
+import copy  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+
+from fastmlp import MLPClassifier, MLPRegressor, Network  # noqa: E402
+
+NUMERIC_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                  "uint64", "float16", "float32", "float64"]
+X_DTYPES = NUMERIC_DTYPES + ["complex64", "complex128", "object-numbers", "object-strings",
+                             "object-none"]
+LAYOUTS = ["C", "F", "strided", "memmap", "memmap-readonly", "readonly"]
+SCALES = [1.0, 1e-30, 1e-310, 1e30, 1e300]
+# What each kind of bad input must be called in the error message (any one of the words,
+# case-insensitive); "diverged" may end any training call.
+PROBLEM_WORDS = {
+    "no rows": ["0 sample"],
+    "no features": ["0 feature"],
+    "nan": ["nan"],
+    "inf": ["infinity"],
+    "overflow": ["infinity", "too large"],
+    "complex": ["complex"],
+    "strings": ["could not convert", "string"],
+    "feature count": ["features"],
+    "mixed labels": ["not supported between instances", "label type", "mix"],
+    "unseen labels": ["classes"],
+    "one class": ["class"],
+    "class count": ["classes"],
+    "diverged": ["diverged"],
+}
+LABEL_POOLS = {
+    "int": np.array([3, -1, 7]),
+    "str": np.array(["cat", "dog", "emu"]),
+    "float": np.array([0.0, 1.0, 2.0]),  # integral: non-integral floats are continuous
+    "bool": np.array([False, True]),
+    "object-str": np.array(["cat", "dog", "emu"], dtype=object),
+    "mixed": np.array([1, "dog", 2.5], dtype=object),
+}
+ESTIMATORS = ["mlp-classifier", "mlp-regressor", "network-classifier", "network-regressor"]
+ESTIMATOR_SETTINGS = settings(max_examples=500, deadline=None,
+                              suppress_health_check=list(HealthCheck),
+                              phases=[Phase.explicit, Phase.reuse, Phase.generate,
+                                      Phase.shrink])
+_MEMMAP_DIR = tempfile.mkdtemp(prefix="fastmlp-properties-")
+
+
+def make_estimator(kind, d, n_classes):
+    if kind == "mlp-classifier":
+        return MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    if kind == "mlp-regressor":
+        return MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    if kind == "network-classifier":
+        return Network([max(d, 1), 4, max(n_classes, 2)], epochs=1, random_state=0)
+    return Network([max(d, 1), 4, 1], output="identity", epochs=1, random_state=0)
+
+
+def make_X(n, d, dtype, layout, scale, special, seed):
+    """An (n, d) X and the problems it carries (keys of PROBLEM_WORDS)."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((n, d))
+    problems = set()
+    if dtype == "bool":
+        X = base > 0
+    elif dtype.startswith(("int", "uint")):
+        info = np.iinfo(dtype)
+        X = rng.integers(info.min, info.max, (n, d), dtype=dtype, endpoint=True)
+    elif dtype.startswith("complex"):
+        X = (base + 1j * rng.standard_normal((n, d))).astype(dtype)
+        problems.add("complex")
+    elif dtype.startswith("object"):
+        X = base.astype(object)
+        if dtype == "object-strings" and X.size:
+            X.flat[rng.integers(X.size)] = "x"
+            problems.add("strings")
+        if dtype == "object-none" and X.size:
+            X.flat[rng.integers(X.size)] = None
+            problems.add("nan")
+    else:
+        with np.errstate(over="ignore"):
+            X = (base * scale).astype(dtype)
+    if special and X.size and X.dtype.kind in "fcO" and "strings" not in problems:
+        X.flat[rng.integers(X.size)] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[special]
+    if X.dtype.kind in "fc":  # NaN and inf put there, or scale overflowing float16/32
+        problems |= {"nan"} if np.isnan(X).any() else set()
+        problems |= {"inf"} if np.isinf(X).any() else set()
+    elif X.dtype.kind == "O" and special and "strings" not in problems and X.size:
+        problems.add("nan" if special == "nan" else "inf")
+    if n == 0:
+        problems.add("no rows")
+    if d == 0:
+        problems.add("no features")
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        wide = np.empty((n, 2 * d), dtype=X.dtype)
+        wide[:, ::2] = X
+        X = wide[:, ::2]
+    elif layout.startswith("memmap") and X.dtype.kind != "O" and X.size:
+        path = tempfile.mktemp(dir=_MEMMAP_DIR, suffix=".npy")
+        np.save(path, X)
+        X = np.load(path, mmap_mode="r" if layout == "memmap-readonly" else "r+")
+    elif layout == "readonly":
+        X = X.copy()
+        X.flags.writeable = False
+    return X, problems
+
+
+def canonical_dtype(X, model, training):
+    """The floating type fastmlp computes in for X, as scikit-learn's validation and
+    NumPy's promotion decide it."""
+    if isinstance(model, Network):
+        return np.dtype(model.dtype)
+    if training:  # validate_data(dtype=(float64, float32))
+        return np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+    promoted = np.result_type(X.dtype, model.coefs_[0].dtype)
+    return np.dtype(np.float32 if promoted == np.float32 else np.float64)
+
+
+def overflow(X, dtype):
+    """True when a finite X does not fit in dtype (1e300 as float32)."""
+    if X.dtype.kind not in "fO" or X.size == 0:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            a = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):  # strings: not a number at all
+            return False
+        return bool(np.isfinite(a).all() and not np.isfinite(a.astype(dtype)).all())
+
+
+def make_y(kind, n, labels, seed, foreign):
+    rng = np.random.default_rng(seed + 1)
+    problems = set()
+    if kind.endswith("regressor"):
+        return rng.standard_normal(n), problems
+    pool = LABEL_POOLS[labels]
+    y = pool[rng.integers(0, len(pool), n)]
+    if labels == "mixed" and (len(set(map(type, y))) > 1
+                              or any(isinstance(v, float) for v in y)):
+        problems.add("mixed labels")  # ints, strings and non-integral floats
+    if foreign and n:
+        y = y.astype(object)
+        y[0] = "stranger"
+        problems |= {"unseen labels", "mixed labels"}
+    n_labels = len(np.unique(y.astype(str)))
+    if n_labels < 2:
+        problems.add("one class")
+    if kind == "network-classifier" and n_labels != len(pool):
+        problems.add("class count")  # its output layer has one unit per label of the pool
+    return y, problems
+
+
+def snapshot(model):
+    """The weights and the training record of a fitted model. (n_iter_ is checked by
+    test_faults.py: MLPClassifier/MLPRegressor reset it at the start of each call.)"""
+    return ([c.copy() for c in model.coefs_] + [b.copy() for b in model.intercepts_],
+            len(model.loss_curve_), getattr(model, "t_", None))
+
+
+def assert_unchanged(model, before):
+    after = snapshot(model)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0])), \
+        "a failed call changed the weights"
+    assert before[1:] == after[1:], "a failed call changed loss_curve_ or t_"
+
+
+def assert_named(exc, problems):
+    words = [w for p in problems for w in PROBLEM_WORDS[p]]
+    message = str(exc).lower()
+    assert any(w in message for w in words), (
+        f"{type(exc).__name__}({str(exc)[:200]!r}) does not name any of {sorted(problems)}")
+
+
+def fitted(kind, d, labels):
+    """A model of `kind` fitted on clean data with d features (labels from the pool)."""
+    n_classes = len(LABEL_POOLS[labels])
+    model = make_estimator(kind, d, n_classes)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, max(d, 1)))
+    y = (rng.standard_normal(30) if kind.endswith("regressor")
+         else LABEL_POOLS[labels][np.arange(30) % n_classes])
+    return model.fit(X, y)
+
+
+clean_labels = st.sampled_from(["int", "str", "float", "bool", "object-str"])
+def mostly(common, rare):
+    """A strategy that picks from `common` three times as often as from `rare`."""
+    return st.sampled_from(list(common) * 3 + list(rare))
+
+
+# Each pathology is drawn now and then, so that most cases carry one problem or none.
+estimator_inputs = dict(
+    kind=st.sampled_from(ESTIMATORS), n=mostly([1, 2, 3, 7, 12, 37, 500], [0]),
+    d=mostly([1, 2, 3, 5], [0]), dtype=mostly(NUMERIC_DTYPES, X_DTYPES[12:]),
+    layout=st.sampled_from(LAYOUTS), scale=mostly([1.0], SCALES[1:]),
+    special=mostly([None], ["nan", "inf", "-inf"]), seed=seeds)
+
+
+def run_and_check(call, reference, model, problems, refits=False):
+    """Run call(); it must either succeed with the reference's result, or raise a
+    ValueError/TypeError that names one of the problems, leaving model unchanged. The
+    one exception: a fit (refits) that diverges has replaced the model, and keeps the
+    finite weights of its last finite epoch."""
+    before = snapshot(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = call()
+        except (ValueError, TypeError) as exc:
+            diverged = "diverged" in str(exc)
+            event(f"refused: {type(exc).__name__} "
+                  f"({'diverged' if diverged else ', '.join(sorted(problems))})")
+            assert_named(exc, problems | {"diverged"})
+            if diverged and refits:
+                assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
+            else:
+                assert_unchanged(model, before)
+            return
+    assert not problems - {"one class", "class count"}, \
+        f"accepted input with {sorted(problems)}"
+    event("accepted" + (f" ({', '.join(sorted(problems))})" if problems else ""))
+    reference(result)
+
+
+@ESTIMATOR_SETTINGS
+@given(labels=mostly(list(LABEL_POOLS)[:-1], ["mixed"]), foreign=mostly([False], [True]),
+       incremental=st.booleans(), **estimator_inputs)
+def test_training_on_generated_input(kind, n, d, dtype, layout, scale, special, seed,
+                                     labels, foreign, incremental):
+    """fit / partial_fit: a result bit-identical to training on a clean C-contiguous
+    copy in the computing dtype, or a ValueError/TypeError naming the problem with the
+    fitted model unchanged."""
+    if incremental and labels == "mixed":
+        labels = "str"  # the model to continue must have been fitted
+    model = fitted(kind, d, labels if labels != "mixed" else "str")
+    X, problems = make_X(n, d, dtype, layout, scale, special, seed)
+    y, y_problems = make_y(kind, n, labels, seed, foreign and incremental)
+    problems |= y_problems
+    target = canonical_dtype(X, model, training=True)
+    if overflow(X, target):
+        problems.add("overflow")
+    if incremental and d != model.n_features_in_:
+        problems.add("feature count")
+    if not incremental:
+        problems.discard("unseen labels")
+    twin = copy.deepcopy(model)
+
+    def call():
+        return model.partial_fit(X, y) if incremental else model.fit(X, y)
+
+    def reference(result):
+        assert result is model
+        Xc = np.ascontiguousarray(np.asarray(X, dtype=target))
+        (twin.partial_fit if incremental else twin.fit)(Xc, y)
+        for a, b in zip(model.coefs_ + model.intercepts_, twin.coefs_ + twin.intercepts_):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+            assert np.isfinite(a).all()
+
+    run_and_check(call, reference, model, problems, refits=not incremental)
+
+
+@ESTIMATOR_SETTINGS
+@given(labels=clean_labels, proba=st.booleans(), wrong_width=mostly([False], [True]),
+       **estimator_inputs)
+def test_prediction_on_generated_input(kind, n, d, dtype, layout, scale, special, seed,
+                                       labels, proba, wrong_width):
+    """predict / predict_proba: the result on a clean C-contiguous copy, or a
+    ValueError/TypeError naming the problem."""
+    model = fitted(kind, max(d, 1) + wrong_width, labels)
+    X, problems = make_X(n, d, dtype, layout, scale, special, seed)
+    if d != model.n_features_in_:
+        problems.add("feature count")
+    target = canonical_dtype(X, model, training=False)
+    if overflow(X, target):
+        problems.add("overflow")
+    method = "predict_proba" if proba and kind.endswith("classifier") else "predict"
+
+    def reference(result):
+        want = getattr(model, method)(np.ascontiguousarray(np.asarray(X, dtype=target)))
+        assert result.dtype == want.dtype and result.shape == want.shape
+        assert np.array_equal(result, want, equal_nan=result.dtype.kind == "f")
+        if method == "predict" and kind.endswith("classifier"):
+            assert set(result) <= set(model.classes_)
+
+    run_and_check(lambda: getattr(model, method)(X), reference, model, problems)
