@@ -18,7 +18,11 @@ echo "== building fastmlp with -fsanitize=address,undefined into $work/site"
 # FASTMLP_SANITIZE (CMakeLists.txt) instruments the kernels at -O1 with one sanitizer;
 # its generator expression does not take a comma-separated list, so UBSan goes in
 # through CMAKE_C_FLAGS and the module's link flags.
-pip install --quiet --no-build-isolation --no-deps --target "$work/site" \
+# Build with the installed scikit-build-core and Cython when there are (no network
+# needed), in pip's isolated build environment otherwise.
+isolation=--no-build-isolation
+python -c "import scikit_build_core, Cython" 2>/dev/null || isolation=
+pip install --quiet $isolation --no-deps --target "$work/site" \
   -Cbuild-dir="$work/build" -Ccmake.define.FASTMLP_SANITIZE=address \
   -Ccmake.define.CMAKE_C_FLAGS="-fsanitize=undefined -fno-sanitize-recover=all" \
   -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=undefined" .

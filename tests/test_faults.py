@@ -137,8 +137,14 @@ def same(a, b):
     return all(np.array_equal(u, v) for u, v in zip(a, b))
 
 def check_fit(name, make, epochs_of):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        make(1).fit(X_fit, y_fit)
+        epoch = time.perf_counter() - t0
     model = make(1000)
-    how, latency, _ = interrupted(lambda: model.fit(X_fit, y_fit))
+    # about two and a half epochs in (at least a second), however fast this machine is
+    how, latency, _ = interrupted(lambda: model.fit(X_fit, y_fit), max(1.0, 2.5 * epoch))
     done = epochs_of(model)
     usable = bool(np.isin(model.predict(X[:100]), [0, 1]).all())
     finite = all(np.isfinite(a).all() for a in weights(model))
@@ -179,7 +185,8 @@ print(json.dumps(report))
 
 
 def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
-    """SIGINT one second into a long fit / partial_fit (in a subprocess): the call stops
+    """SIGINT a few epochs into a long fit, and one second into a long partial_fit (in a
+    subprocess): the call stops
     long before its epoch would end, with KeyboardInterrupt (Network) or scikit-learn's
     "Training interrupted by user." warning (MLPClassifier); the model predicts, its
     weights are those of the last completed epoch (bit-identical to a fit of that many
@@ -327,11 +334,12 @@ def fits_by_thread_count():
 
 @pytest.mark.parametrize("name", [
     "mlp-sgd", "mlp-adam", "mlp-regressor-adam", "network-sgd", "network-adam",
-    pytest.param("mlp-lbfgs", marks=pytest.mark.xfail(strict=True, reason=(
+    pytest.param("mlp-lbfgs", marks=pytest.mark.xfail(strict=False, reason=(
         "scipy's L-BFGS-B runs its vector operations in OpenBLAS, whose thread count "
         "follows OMP_NUM_THREADS; fastmlp's loss and gradient are bit-identical, but "
-        "the optimiser's steps are not (scikit-learn's MLP has the same property). "
-        "Reported to the lead: run _fit_lbfgs under threadpool_limits(1, 'blas')."))),
+        "the optimiser's steps are not (scikit-learn's MLP has the same property), "
+        "depending on how the BLAS splits them. Reported to the lead: run _fit_lbfgs "
+        "under threadpool_limits(1, 'blas')."))),
 ])
 def test_bit_identical_across_runs_and_thread_counts(fits_by_thread_count, name):
     """Same random_state and data: bit-identical weights and predictions in one process
