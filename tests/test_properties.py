@@ -52,7 +52,7 @@ PRIMES = [1, 2, 3, 5, 7, 11, 13, 17, 31, 37, 97, 193, 257, 263]
 dims = st.one_of(st.integers(1, 20), st.sampled_from(PRIMES))
 real_dtypes = st.sampled_from([np.float32, np.float64])
 seeds = st.integers(0, 2**32 - 1)
-KERNEL_SETTINGS = settings(max_examples=200, deadline=None,
+KERNEL_SETTINGS = settings(max_examples=300, deadline=None,
                            suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -397,7 +397,7 @@ LABEL_POOLS = {
     "mixed": np.array([1, "dog", 2.5], dtype=object),
 }
 ESTIMATORS = ["mlp-classifier", "mlp-regressor", "network-classifier", "network-regressor"]
-ESTIMATOR_SETTINGS = settings(max_examples=500, deadline=None,
+ESTIMATOR_SETTINGS = settings(max_examples=1000, deadline=None,
                               suppress_health_check=list(HealthCheck),
                               phases=[Phase.explicit, Phase.reuse, Phase.generate,
                                       Phase.shrink])
