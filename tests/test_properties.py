@@ -360,6 +360,7 @@ def test_kernels_refuse_fortran_order(dtype):
 # ---- Part 2: the estimators under generated input ------------------------------------
 
 import copy  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import warnings  # noqa: E402
 
@@ -402,6 +403,12 @@ ESTIMATOR_SETTINGS = settings(max_examples=1000, deadline=None,
                               phases=[Phase.explicit, Phase.reuse, Phase.generate,
                                       Phase.shrink])
 _MEMMAP_DIR = tempfile.mkdtemp(prefix="fastmlp-properties-")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_memmap_files():
+    yield
+    shutil.rmtree(_MEMMAP_DIR, ignore_errors=True)
 
 
 def make_estimator(kind, d, n_classes):
