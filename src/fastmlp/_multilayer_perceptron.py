@@ -23,6 +23,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import shuffle
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
 
 from . import _engine
 
@@ -108,12 +109,19 @@ class _FastMLPMixin:
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads,
                    intercept_grads, layer_units):
         """scikit-learn's L-BFGS driver with X, y and the weights prepared once for the
-        kernels; the weights come back in X's dtype."""
+        kernels; the weights come back in X's dtype.
+
+        The optimiser's own vector operations run in a single-threaded BLAS: how a
+        threaded BLAS splits its dot products depends on the thread count, and so would
+        the result; they are cheap beside the loss and gradient, which the kernels
+        compute identically for any thread count.
+        """
         dtype = X.dtype
         Y = _kernel_array(y, dtype)
         sw = None if sample_weight is None else _kernel_array(sample_weight, dtype)
-        super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
-                           layer_units)
+        with threadpool_limits(limits=1, user_api="blas"):
+            super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
+                               layer_units)
         self.coefs_, self.intercepts_ = self._kernel_params(dtype)
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *unused):
