@@ -18,6 +18,24 @@ int fm_omp_max_threads(void)
 #endif
 }
 
+int fm_omp_threads(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int fm_omp_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* ---- per-thread packing buffers ---------------------------------------------------- */
 typedef struct { void *ptr; size_t size; } fm_buf;
 static pthread_key_t fm_buf_key;
