@@ -234,7 +234,7 @@ def test_loss_grad_every_pair(out, loss, weighted, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("nesterov", [False, True])
-@pytest.mark.parametrize("P", [1, 37, 70001])
+@pytest.mark.parametrize("P", [1, 37, 300001])
 def test_sgd_update_matches_scikit_learn(P, nesterov, dtype):
     rng = np.random.default_rng([P, nesterov])
     w = rng.standard_normal(P)
@@ -252,7 +252,7 @@ def test_sgd_update_matches_scikit_learn(P, nesterov, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("P", [1, 37, 70001])
+@pytest.mark.parametrize("P", [1, 37, 300001])
 def test_adam_update_matches_scikit_learn(P, dtype):
     rng = np.random.default_rng(P)
     w = rng.standard_normal(P)
@@ -346,7 +346,8 @@ def run_work(dtype):
     A, B, _ = operands(rng, 300, 260, 700, 0, 0, dtype)
     C = _kernels.gemm(A, B, np.empty((300, 260), dtype), bias=np.ones(260, dtype), act=3)
     Ct = _kernels.gemm(B, A, np.empty((260, 300), dtype), transA=True, transB=True)
-    coefs, intercepts = random_net(rng, [700, 300, 10], dtype)
+    coefs, intercepts = random_net(rng, [700, 400, 10], dtype)  # 280,000 weights:
+    # above the size from which the update runs in parallel
     X, Y = classification(rng, 1000, 700, 10, dtype)
     opt = _engine.SGDState(coefs + intercepts, learning_rate_init=0.01)
     spec = _engine.Spec("relu", "softmax", "log_loss")
