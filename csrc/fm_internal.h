@@ -50,8 +50,12 @@ extern const fm_table fm_table_avx512;
 
 const fm_table *fm_active(void);
 int fm_omp_max_threads(void);
-/* The threads a new parallel region would get: 1 inside one already. */
+/* The threads a new parallel region would get: 1 inside one already, at most the
+ * limit the calling thread set with fm_limit_threads (0: no limit). */
 int fm_omp_threads(void);
+void fm_limit_threads(int n);
+/* A monotonic clock in seconds. */
+double fm_seconds(void);
 int fm_omp_thread(void);
 /* A buffer of at least 'bytes' owned by the calling thread, reused across calls and
  * freed when the thread exits; NULL when out of memory. */
