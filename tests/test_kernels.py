@@ -186,6 +186,15 @@ def test_gemm_rejects_mismatched_shapes(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_kernels_reject_arrays_that_are_not_c_contiguous(dtype):
+    A, B, C = np.ones((40, 30), dtype), np.ones((30, 50), dtype), np.zeros((40, 50), dtype)
+    for args in [(np.asfortranarray(A), B, C), (A, B, np.asfortranarray(C)),
+                 (np.ones((40, 60), dtype)[:, ::2], B, C)]:
+        with pytest.raises(ValueError, match="C-contiguous"):
+            _kernels.gemm(*args)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("B,I,O,act", [(1, 5, 3, "relu"), (33, 17, 9, "tanh"),
                                        (10, 784, 30, "logistic")])
 def test_dense_forward_and_backward(B, I, O, act, dtype):
