@@ -87,17 +87,19 @@ class Spec:
 
 def kernel_X(X, dtype):
     """X as the kernels take it: a C-contiguous dense array of dtype, or for a scipy
-    sparse matrix a (data, indices, indptr, shape) CSR tuple with int64 indices."""
+    sparse matrix a (data, indices, indptr, shape) CSR tuple with int64 indices.
+    The arrays are writable (the bindings' buffers are not const), so read-only input
+    such as a memmap is copied."""
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=dtype)
         X.sum_duplicates()
         return (
-            np.ascontiguousarray(X.data, dtype=dtype),
-            np.ascontiguousarray(X.indices, dtype=np.int64),
-            np.ascontiguousarray(X.indptr, dtype=np.int64),
+            np.require(X.data, dtype, ["C", "W"]),
+            np.require(X.indices, np.int64, ["C", "W"]),
+            np.require(X.indptr, np.int64, ["C", "W"]),
             X.shape,
         )
-    return np.ascontiguousarray(X, dtype=dtype)
+    return np.require(X, dtype, ["C", "W"])
 
 
 def n_rows(X):

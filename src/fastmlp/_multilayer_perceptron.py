@@ -1,0 +1,308 @@
+"""Drop-in replacements for scikit-learn's MLPClassifier and MLPRegressor.
+
+Each class subclasses scikit-learn's own estimator and replaces only the numerical
+paths: a stochastic epoch (all its mini-batches) runs in one call to the C kernels
+(`_engine.train_epoch`), L-BFGS gets the full-batch loss and gradient from the kernels
+(`_engine.loss_and_grad`), and prediction uses the kernels' forward pass
+(`_engine.forward`). Parameter validation, label handling, the early-stopping split and
+bookkeeping, the learning-rate schedules and every message stay scikit-learn's own, so
+that the estimators behave the same and, given the same random_state, compute the same
+numbers.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn import neural_network as _sk
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network._multilayer_perceptron import _pack
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import shuffle
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
+
+from . import _engine
+
+# Hidden activations: scikit-learn's four plus leaky_relu (negative slope 0.01).
+_ACTIVATIONS = {"identity", "logistic", "tanh", "relu", "leaky_relu"}
+
+
+def _kernel_array(a, dtype):
+    """a as the kernels take it: C-contiguous, writable, of dtype (a itself if it is)."""
+    return np.require(a, dtype, ["C", "W"])
+
+
+def _doc(sk_class, summary):
+    """fastmlp's summary followed by scikit-learn's Parameters ... Notes sections."""
+    doc = sk_class.__doc__
+    doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
+    doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
+                      "activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}")
+    return summary + "\n\n    " + doc
+
+
+class _FastMLPMixin:
+    """The kernel-backed training and forward paths shared by both estimators."""
+
+    _saved_attributes = (
+        "coefs_", "intercepts_", "n_features_in_", "feature_names_in_", "n_layers_",
+        "n_outputs_", "out_activation_", "n_iter_", "t_", "loss_", "best_loss_",
+        "loss_curve_", "validation_scores_", "best_validation_score_",
+        "_no_improvement_count",
+    )
+
+    def save(self, path):
+        """Save the fitted estimator to `path` (read it back with `fastmlp.load`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+        """
+        from ._io import save
+
+        save(self, path)
+
+    def _after_load(self):
+        """Rebuild the private state that `_saved_attributes` does not hold."""
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [b.copy() for b in self.intercepts_]
+
+    # ---- what the kernels need besides the arrays ----------------------------------
+
+    def _spec(self):
+        return _engine.Spec(self.activation, self.out_activation_, self.loss)
+
+    def _loss_scale(self):
+        # scikit-learn's squared error averages over the outputs; its gradient does not.
+        return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
+
+    def _kernel_params(self, dtype):
+        """coefs_ and intercepts_ as the kernels take them (no copy when they already
+        are: the kernels then update the fitted arrays in place)."""
+        return (
+            [_kernel_array(c, dtype) for c in self.coefs_],
+            [_kernel_array(b, dtype) for b in self.intercepts_],
+        )
+
+    # ---- forward -------------------------------------------------------------------
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """The output layer's activations on X, shape (n_samples, n_outputs).
+
+        Computed in float32 when both X and the weights are float32 (or smaller),
+        otherwise in float64, as NumPy's type promotion in scikit-learn's forward pass.
+        """
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        promoted = np.result_type(X.dtype, self.coefs_[0].dtype)
+        dtype = np.float32 if promoted == np.float32 else np.float64
+        coefs, intercepts = self._kernel_params(dtype)
+        return _engine.forward(coefs, intercepts, self._spec(), _engine.kernel_X(X, dtype))
+
+    # ---- L-BFGS --------------------------------------------------------------------
+
+    def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads,
+                   intercept_grads, layer_units):
+        """scikit-learn's L-BFGS driver with X, y and the weights prepared once for the
+        kernels; the weights come back in X's dtype.
+
+        The optimiser's own vector operations run in a single-threaded BLAS: how a
+        threaded BLAS splits its dot products depends on the thread count, and so would
+        the result; they are cheap beside the loss and gradient, which the kernels
+        compute identically for any thread count.
+        """
+        dtype = X.dtype
+        Y = _kernel_array(y, dtype)
+        sw = None if sample_weight is None else _kernel_array(sample_weight, dtype)
+        with threadpool_limits(limits=1, user_api="blas"):
+            super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
+                               layer_units)
+        self.coefs_, self.intercepts_ = self._kernel_params(dtype)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *unused):
+        """Loss and packed float64 gradient at packed_coef_inter, from the kernels."""
+        self._unpack(packed_coef_inter)
+        coefs, intercepts = self._kernel_params(y.dtype)
+        loss, coef_grads, intercept_grads = _engine.loss_and_grad(
+            coefs, intercepts, self._spec(), X, y, sample_weight, self.alpha,
+            self._loss_scale())
+        return loss, _pack(coef_grads, intercept_grads).astype(np.float64, copy=False)
+
+    # ---- SGD and Adam --------------------------------------------------------------
+
+    def _fit_stochastic(self, X, y, sample_weight, activations, deltas, coef_grads,
+                        intercept_grads, layer_units, incremental):
+        """scikit-learn's stochastic training loop with each epoch run by the kernels."""
+        dtype = self.coefs_[0].dtype
+        self.coefs_, self.intercepts_ = self._kernel_params(dtype)
+        params = self.coefs_ + self.intercepts_
+        if not incremental or not hasattr(self, "_optimizer"):
+            if self.solver == "sgd":
+                self._optimizer = _engine.SGDState(
+                    params, self.learning_rate_init, self.learning_rate, self.momentum,
+                    self.nesterovs_momentum, self.power_t)
+            else:
+                self._optimizer = _engine.AdamState(
+                    params, self.learning_rate_init, self.beta_1, self.beta_2,
+                    self.epsilon)
+
+        # early_stopping in partial_fit doesn't make sense
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # don't stratify in multilabel classification
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            split = train_test_split(
+                *arrays, random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=y if should_stratify else None)
+            X_train, X_val, y_train, y_val = split[:4]
+            sample_weight_train, sample_weight_val = (split[4:] or [None, None])
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        else:
+            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_val = y_val = sample_weight_val = None
+
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = np.clip(self.batch_size, 1, n_samples)
+
+        X_train = _engine.kernel_X(X_train, dtype)
+        y_train = _kernel_array(y_train, dtype)
+        if sample_weight_train is not None:
+            sample_weight_train = _kernel_array(sample_weight_train, dtype)
+        spec, loss_scale = self._spec(), self._loss_scale()
+        # Shuffling permutes the previous epoch's order, as scikit-learn does, so that
+        # the same random_state gives the same batches.
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                try:
+                    self.loss_ = _engine.train_epoch(
+                        self.coefs_, self.intercepts_, spec, X_train, y_train,
+                        sample_weight_train, sample_idx if self.shuffle else None,
+                        batch_size, self._optimizer, self.alpha, loss_scale)
+                except _engine.Diverged as exc:
+                    raise ValueError(
+                        f"Solver diverged in iteration {self.n_iter_ + 1}: {exc}"
+                    ) from exc
+
+                self.n_iter_ += 1
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                # update no_improvement_count based on training loss or
+                # validation score according to early_stopping
+                self._update_no_improvement_count(
+                    early_stopping, X_val, y_val, sample_weight_val
+                )
+
+                # for learning rate that needs to be updated at iteration end
+                self._optimizer.iteration_ends(self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    # not better than last `n_iter_no_change` iterations by tol
+                    # stop or decrease learning rate
+                    if early_stopping:
+                        msg = (
+                            "Validation score did not improve more than "
+                            "tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f"
+                            " for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+
+                    is_stopping = self._optimizer.trigger_stopping(msg, self.verbose)
+                    if is_stopping:
+                        break
+                    else:
+                        self._no_improvement_count = 0
+
+                if incremental:
+                    break
+
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            # restore best weights
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+
+
+def _constraints(sk_class):
+    """scikit-learn's parameter constraints, with leaky_relu among the activations."""
+    return {**sk_class._parameter_constraints, "activation": [StrOptions(_ACTIVATIONS)]}
+
+
+class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
+    __doc__ = _doc(_sk.MLPClassifier, """Multi-layer Perceptron classifier trained by fastmlp's C kernels.
+
+    A drop-in replacement for ``sklearn.neural_network.MLPClassifier``: the same
+    parameters, attributes, methods and results (the same numbers for the same
+    random_state), with each training epoch, the L-BFGS loss and gradient, and
+    prediction computed by the C kernels. Additionally, ``activation`` may be
+    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
+    in float32 (scikit-learn returns float64 weights there).""")
+
+    _parameter_constraints = _constraints(_sk.MLPClassifier)
+    _saved_attributes = _FastMLPMixin._saved_attributes + ("classes_",)
+
+    def _after_load(self):
+        super()._after_load()
+        self._label_binarizer = LabelBinarizer()
+        if self.out_activation_ == "logistic" and self.n_outputs_ > 1:
+            # multilabel: the binarizer was fitted on an indicator matrix
+            self._label_binarizer.fit(np.eye(self.n_outputs_, dtype=int))
+        else:
+            self._label_binarizer.fit(self.classes_)
+
+
+class MLPRegressor(_FastMLPMixin, _sk.MLPRegressor):
+    __doc__ = _doc(_sk.MLPRegressor, """Multi-layer Perceptron regressor trained by fastmlp's C kernels.
+
+    A drop-in replacement for ``sklearn.neural_network.MLPRegressor``: the same
+    parameters, attributes, methods and results (the same numbers for the same
+    random_state), with each training epoch, the L-BFGS loss and gradient, and
+    prediction computed by the C kernels. Additionally, ``activation`` may be
+    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
+    in float32 (scikit-learn returns float64 weights there).""")
+
+    _parameter_constraints = _constraints(_sk.MLPRegressor)

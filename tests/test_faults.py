@@ -1,0 +1,378 @@
+"""Faults during training: divergence, Ctrl-C, threads, determinism, memory growth."""
+import copy
+import gc
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from fastmlp import MLPClassifier, MLPRegressor, Network
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((300, 5))
+Y_CLASS = (X[:, 0] > 0).astype(int)
+Y_REG = 100 * X[:, 0]
+
+
+def _quiet_fit(model, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X, y, **kw)
+
+
+def _weights(model):
+    return [a.copy() for a in model.coefs_ + model.intercepts_]
+
+
+def _same_weights(a, b):
+    return len(a) == len(b) and all(x.dtype == y.dtype and np.array_equal(x, y)
+                                    for x, y in zip(a, b))
+
+
+def _run_python(code, env=None, timeout=120):
+    """Run code in a fresh interpreter; its last stdout line is JSON, returned decoded."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---- divergence ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, y", [
+    (lambda epochs: MLPClassifier(hidden_layer_sizes=(8,), solver="sgd",
+                                  learning_rate_init=1e8, max_iter=epochs, random_state=0),
+     Y_CLASS),
+    (lambda epochs: MLPRegressor(hidden_layer_sizes=(8,), solver="sgd",
+                                 learning_rate_init=0.5, max_iter=epochs, random_state=0),
+     Y_REG),
+    (lambda epochs: Network([5, 8, 2], learning_rate=100.0, epochs=epochs, random_state=0),
+     Y_CLASS),
+], ids=["mlp-classifier", "mlp-regressor", "network"])
+def test_divergence_stops_with_the_last_finite_weights(make, y):
+    """A huge learning rate: fit raises a ValueError that says it diverged, and the
+    model holds exactly the weights of the epochs before the one that blew up."""
+    model = make(50)
+    with pytest.raises(ValueError, match="diverged"):
+        _quiet_fit(model, X, y)
+    done = len(model.loss_curve_)
+    assert 1 <= done < 50
+    assert all(np.isfinite(a).all() for a in _weights(model))
+    assert np.isfinite(model.loss_curve_).all()
+    assert _same_weights(_weights(model), _weights(_quiet_fit(make(done), X, y)))
+    assert np.isfinite(model.predict(X[:5]).astype(float)).all()
+
+
+@pytest.mark.parametrize("model", [
+    MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0),
+    Network([5, 8, 1], output="identity", epochs=3, dtype=np.float64, random_state=0),
+], ids=["mlp-regressor", "network"])
+def test_diverging_partial_fit_leaves_the_model_as_it_was(model):
+    _quiet_fit(model, X, Y_REG / 100)
+    before, curve = _weights(model), list(model.loss_curve_)
+    with pytest.raises(ValueError, match="diverged"):
+        model.partial_fit(X * 1e300, Y_REG)
+    assert _same_weights(_weights(model), before)
+    assert model.loss_curve_ == curve
+    model.partial_fit(X, Y_REG / 100)  # and it trains on
+    assert len(model.loss_curve_) == len(curve) + 1
+
+
+@pytest.mark.xfail(strict=True, reason="MLPClassifier/MLPRegressor._fit_stochastic sets "
+                   "n_iter_ = 0 before the first epoch, so a partial_fit that fails resets it "
+                   "(reported to the lead; the weights themselves are restored)")
+def test_diverging_partial_fit_keeps_n_iter():
+    model = _quiet_fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0), X,
+                       Y_REG / 100)
+    with pytest.raises(ValueError, match="diverged"):
+        model.partial_fit(X * 1e300, Y_REG)
+    assert model.n_iter_ == 3
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------
+
+CTRL_C_SCRIPT = """
+import json, os, signal, threading, time, warnings
+import numpy as np
+from fastmlp import MLPClassifier, Network
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((1_000_000, 20), dtype=np.float32)
+y = (X[:, 0] > 0).astype(int)
+X_fit, y_fit = X[:200_000], y[:200_000]
+report = {}
+
+def interrupted(call, delay=1.0):
+    '''Run call() with a SIGINT sent after delay seconds; returns (how it ended, the
+    seconds from the signal to the end of the call, the call's duration).'''
+    sent = []
+    def fire():
+        time.sleep(delay)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=fire, daemon=True).start()
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call()
+            how = "warned" if any("interrupted" in str(w.message) for w in caught) else "finished"
+        except KeyboardInterrupt:
+            how = "KeyboardInterrupt"
+    end = time.perf_counter()
+    return how, end - sent[0] if sent else None, end - start
+
+def weights(m):
+    return [a.copy() for a in m.coefs_ + m.intercepts_]
+
+def same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(a, b))
+
+def check_fit(name, make, epochs_of):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        make(1).fit(X_fit, y_fit)
+        epoch = time.perf_counter() - t0
+    model = make(1000)
+    # about two and a half epochs in (at least a second), however fast this machine is
+    how, latency, _ = interrupted(lambda: model.fit(X_fit, y_fit), max(1.0, 2.5 * epoch))
+    done = epochs_of(model)
+    usable = bool(np.isin(model.predict(X[:100]), [0, 1]).all())
+    finite = all(np.isfinite(a).all() for a in weights(model))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same_as_serial = done >= 1 and same(weights(model), weights(make(done).fit(X_fit, y_fit)))
+        model.set_params(**{"epochs" if "epochs" in model.get_params() else "max_iter": 1})
+        refit = model.fit(X_fit[:1000], y_fit[:1000]) is model
+    report[name] = dict(how=how, latency=latency, epochs_done=done, usable=usable,
+                        finite=finite, same_as_serial=same_as_serial, refit=refit)
+
+def check_partial_fit(name, model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(X[:1000], y[:1000], classes=[0, 1])
+    before = weights(model)
+    t0 = time.perf_counter()
+    model.partial_fit(X[:1000], y[:1000])
+    epoch_per_row = (time.perf_counter() - t0) / 1000
+    before = weights(model)
+    how, latency, duration = interrupted(lambda: model.partial_fit(X, y))
+    report[name] = dict(how=how, latency=latency, duration=duration,
+                        full_epoch_estimate=epoch_per_row * len(X),
+                        unchanged=same(weights(model), before),
+                        usable=bool(np.isin(model.predict(X[:100]), [0, 1]).all()),
+                        trains_on=model.partial_fit(X[:1000], y[:1000]) is model)
+
+check_fit("network.fit", lambda e: Network([20, 32, 2], batch_size=16, epochs=e,
+                                            random_state=0), lambda m: m.n_iter_)
+check_fit("mlp.fit", lambda e: MLPClassifier(hidden_layer_sizes=(32,), batch_size=16,
+                                             max_iter=e, tol=0, n_iter_no_change=10**6,
+                                             random_state=0), lambda m: len(m.loss_curve_))
+check_partial_fit("network.partial_fit", Network([20, 32, 2], batch_size=16, random_state=0))
+check_partial_fit("mlp.partial_fit", MLPClassifier(hidden_layer_sizes=(32,), batch_size=16,
+                                                   random_state=0))
+print(json.dumps(report))
+"""
+
+
+def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
+    """SIGINT a few epochs into a long fit, and one second into a long partial_fit (in a
+    subprocess): the call stops
+    long before its epoch would end, with KeyboardInterrupt (Network) or scikit-learn's
+    "Training interrupted by user." warning (MLPClassifier); the model predicts, its
+    weights are those of the last completed epoch (bit-identical to a fit of that many
+    epochs) or, for partial_fit, those it had before; and training works again."""
+    report = _run_python(CTRL_C_SCRIPT)
+    print(json.dumps(report, indent=1))
+    assert report["network.fit"]["how"] == "KeyboardInterrupt"
+    assert report["mlp.fit"]["how"] in ("warned", "KeyboardInterrupt")
+    for name in ("network.fit", "mlp.fit"):
+        r = report[name]
+        assert r["latency"] < 0.5, (name, r)
+        assert r["usable"] and r["finite"] and r["refit"], (name, r)
+        assert r["epochs_done"] >= 1 and r["same_as_serial"], (name, r)
+    for name in ("network.partial_fit", "mlp.partial_fit"):
+        r = report[name]
+        assert r["how"] == ("KeyboardInterrupt" if name.startswith("network")
+                            else r["how"]) and r["how"] != "finished", (name, r)
+        # it stopped at the next batch, not at the end of the epoch
+        assert r["latency"] < 0.5 and r["duration"] < 0.8 * r["full_epoch_estimate"], \
+            (name, r)
+        assert r["unchanged"] and r["usable"] and r["trains_on"], (name, r)
+
+
+# ---- threads ---------------------------------------------------------------------------
+
+class Probe:
+    """A Python thread that notes the time every millisecond or so: it can only run
+    while no other thread holds the GIL, so the longest gap between its notes while a
+    call runs is the longest the call held the GIL."""
+
+    def __init__(self):
+        self.ticks = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def longest_gap(self, start, end):
+        t = np.array([start] + [x for x in self.ticks if start < x < end] + [end])
+        return float(np.diff(t).max())
+
+
+BIG_X = rng.standard_normal((300_000, 20)).astype(np.float32)
+BIG_Y = (BIG_X[:, 0] > 0).astype(int)
+
+
+def _timed(call):
+    start = time.perf_counter()
+    result = call()
+    return start, time.perf_counter(), result
+
+
+def test_gil_is_released_while_two_threads_fit():
+    """Two Network.partial_fit calls (one long C epoch each) in two threads: they overlap
+    in time, a third Python thread keeps running meanwhile, and each result equals the
+    same training done serially."""
+    models = [Network([20, 64, 2], batch_size=8, random_state=s) for s in (0, 1)]
+    for m in models:
+        m.partial_fit(BIG_X[:100], BIG_Y[:100], classes=[0, 1])
+    serial = copy.deepcopy(models)
+    for m in serial:
+        m.partial_fit(BIG_X, BIG_Y)
+    with Probe() as probe, ThreadPoolExecutor(2) as pool:
+        spans = list(pool.map(lambda m: _timed(lambda: m.partial_fit(BIG_X, BIG_Y)), models))
+    (s0, e0, _), (s1, e1, _) = spans
+    overlap = min(e0, e1) - max(s0, s1)
+    gap = probe.longest_gap(max(s0, s1), min(e0, e1))
+    print(f"fits {e0 - s0:.2f} s and {e1 - s1:.2f} s, overlapping {overlap:.2f} s; the "
+          f"probe thread's longest wait meanwhile {gap * 1000:.0f} ms")
+    assert overlap > 0.5 * min(e0 - s0, e1 - s1)
+    assert gap < 0.25 * overlap
+    for m, s in zip(models, serial):
+        assert _same_weights(_weights(m), _weights(s))
+
+
+def test_gil_is_released_during_predict_and_eight_threads_agree():
+    model = Network([20, 256, 2], epochs=1, random_state=0).fit(BIG_X[:2000], BIG_Y[:2000])
+    want = model.predict_proba(BIG_X)
+    with Probe() as probe:
+        start, end, got = _timed(lambda: model.predict_proba(BIG_X))
+    gap = probe.longest_gap(start, end)
+    print(f"predict_proba {end - start:.2f} s; the probe's longest wait {gap * 1000:.0f} ms")
+    assert np.array_equal(got, want)
+    assert gap < 0.5 * (end - start)
+    X_small = BIG_X[:20_000]
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(64,), max_iter=2, random_state=0),
+                     BIG_X[:2000], BIG_Y[:2000])
+    for m in (model, clf):
+        serial = m.predict_proba(X_small)
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: m.predict_proba(X_small), range(16)))
+        assert all(np.array_equal(r, serial) for r in results)
+
+
+# ---- determinism -----------------------------------------------------------------------
+
+DETERMINISM_SCRIPT = """
+import json, sys, warnings
+import numpy as np
+from fastmlp import MLPClassifier, MLPRegressor, Network
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+X = rng.standard_normal((400, 100))
+y = (X[:, :3].sum(1) > 0).astype(int)
+# 100 x 700 = 70,000 weights: big enough for the parallel GEMM and the parallel updates
+models = {f"mlp-{s}": lambda s=s: MLPClassifier(hidden_layer_sizes=(700,), solver=s,
+                                                 max_iter=2, random_state=0)
+          for s in ("sgd", "adam", "lbfgs")}
+models["mlp-regressor-adam"] = lambda: MLPRegressor(hidden_layer_sizes=(700,), max_iter=2,
+                                                    random_state=0)
+models.update({f"network-{s}": lambda s=s: Network([100, 700, 2], solver=s, epochs=2,
+                                                    batch_size=200, random_state=0)
+               for s in ("sgd", "adam")})
+out = {}
+for name, make in models.items():
+    runs = []
+    for _ in range(2):
+        target = X @ np.ones(100) if "regressor" in name else y
+        m = make().fit(X, target)
+        runs.append(b"".join(a.tobytes() for a in m.coefs_ + m.intercepts_)
+                    + m.predict(X).tobytes())
+    out[name] = dict(same_in_process=runs[0] == runs[1], digest=__import__("hashlib")
+                     .sha256(runs[0]).hexdigest())
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def fits_by_thread_count():
+    """The digests of DETERMINISM_SCRIPT's fits under OMP_NUM_THREADS=1 and 2."""
+    return [_run_python(DETERMINISM_SCRIPT, env={"OMP_NUM_THREADS": str(n)})
+            for n in (1, 2)]
+
+
+@pytest.mark.parametrize("name", [
+    "mlp-sgd", "mlp-adam", "mlp-regressor-adam", "network-sgd", "network-adam",
+    pytest.param("mlp-lbfgs", marks=pytest.mark.xfail(strict=False, reason=(
+        "scipy's L-BFGS-B runs its vector operations in OpenBLAS, whose thread count "
+        "follows OMP_NUM_THREADS; fastmlp's loss and gradient are bit-identical, but "
+        "the optimiser's steps are not (scikit-learn's MLP has the same property), "
+        "depending on how the BLAS splits them. Reported to the lead: run _fit_lbfgs "
+        "under threadpool_limits(1, 'blas')."))),
+])
+def test_bit_identical_across_runs_and_thread_counts(fits_by_thread_count, name):
+    """Same random_state and data: bit-identical weights and predictions in one process
+    and across OMP_NUM_THREADS=1 and 2, for every solver of every estimator."""
+    one, two = fits_by_thread_count
+    assert one[name]["same_in_process"] and two[name]["same_in_process"]
+    assert one[name]["digest"] == two[name]["digest"]
+
+
+# ---- memory ----------------------------------------------------------------------------
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_a_thousand_fit_predict_cycles_do_not_grow_memory():
+    Xs, ys = X[:100], Y_CLASS[:100]
+
+    def cycle():
+        net = Network([5, 16, 2], epochs=2, random_state=0).fit(Xs, ys)
+        clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+        _quiet_fit(clf, Xs, ys)
+        return net.predict(Xs), clf.predict_proba(Xs)
+
+    for _ in range(50):  # warm up: imports, caches, the kernels' thread buffers
+        cycle()
+    gc.collect()
+    before = _rss_bytes()
+    for _ in range(1000):
+        cycle()
+    gc.collect()
+    growth = _rss_bytes() - before
+    print(f"RSS growth over 1,000 fit/predict cycles: {growth / 2**20:.2f} MiB")
+    assert growth < 10 * 2**20
