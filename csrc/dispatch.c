@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "fm_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -15,6 +16,37 @@ int fm_omp_max_threads(void)
     return omp_get_max_threads();
 #else
     return 1;
+#endif
+}
+
+double fm_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static _Thread_local int fm_thread_limit = 0;
+
+void fm_limit_threads(int n) { fm_thread_limit = n; }
+
+int fm_omp_threads(void)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1;
+    const int n = omp_get_max_threads();
+    return fm_thread_limit > 0 && fm_thread_limit < n ? fm_thread_limit : n;
+#else
+    return 1;
+#endif
+}
+
+int fm_omp_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
 #endif
 }
 

@@ -26,8 +26,9 @@
 #endif
 
 /* Below this many flops a GEMM runs on the calling thread: a parallel region costs
- * a few microseconds, which small layers cannot repay. */
-#define FM_PAR_MIN_FLOPS 4.0e5
+ * a few microseconds on an idle machine, and a scheduler time slice on a busy one,
+ * which small layers cannot repay. */
+#define FM_PAR_MIN_FLOPS 2.0e6
 
 /* The kernels every instruction set provides, for both element types. */
 #define FM_KERNELS(X)                                                                     \
@@ -49,6 +50,13 @@ extern const fm_table fm_table_avx512;
 
 const fm_table *fm_active(void);
 int fm_omp_max_threads(void);
+/* The threads a new parallel region would get: 1 inside one already, at most the
+ * limit the calling thread set with fm_limit_threads (0: no limit). */
+int fm_omp_threads(void);
+void fm_limit_threads(int n);
+/* A monotonic clock in seconds. */
+double fm_seconds(void);
+int fm_omp_thread(void);
 /* A buffer of at least 'bytes' owned by the calling thread, reused across calls and
  * freed when the thread exits; NULL when out of memory. */
 void *fm_thread_buffer(size_t bytes);

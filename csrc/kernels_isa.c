@@ -7,6 +7,9 @@
 #include <string.h>
 #include <float.h>
 #include "fm_internal.h"
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #ifndef FM_ISA
 #error "compile with -DFM_ISA=generic|avx2|avx512"
@@ -18,6 +21,8 @@
 #define FM_TANH_R tanhf
 #define FM_SQRT_R sqrtf
 #define FM_EPS_R FLT_EPSILON
+#define FM_IREAL int32_t
+#define FM_VEXP 1 /* exp, logistic and tanh vectorised in float32 lanes */
 #include "kernels.inc"
 #undef REAL
 #undef SFX
@@ -25,6 +30,8 @@
 #undef FM_TANH_R
 #undef FM_SQRT_R
 #undef FM_EPS_R
+#undef FM_IREAL
+#undef FM_VEXP
 
 #define REAL double
 #define SFX f64
@@ -32,6 +39,8 @@
 #define FM_TANH_R tanh
 #define FM_SQRT_R sqrt
 #define FM_EPS_R DBL_EPSILON
+#define FM_IREAL int64_t
+#define FM_VEXP 0 /* float64 keeps the C library's exp and tanh */
 #include "kernels.inc"
 
 #define FM_INIT(fn) .fn##_f32 = FM_CAT3(fn, f32, FM_ISA), .fn##_f64 = FM_CAT3(fn, f64, FM_ISA),

@@ -123,6 +123,9 @@ cdef void *_ptr(object a, bint is64) except NULL:
     cdef double[::1] d
     if a.size == 0:
         raise ValueError("empty array passed to a kernel")
+    if not a.flags.c_contiguous:
+        # reshape(-1) would then be a temporary copy, freed before the kernel runs
+        raise ValueError("kernels take C-contiguous arrays (use np.ascontiguousarray)")
     if is64:
         d = a.reshape(-1)
         return &d[0]

@@ -1,0 +1,72 @@
+"""Kernel and epoch benchmarks: `pytest bench/ --benchmark-only`.
+
+The GEMM shapes are those of each configuration of compare.py: per layer the forward
+product (B x I by I x O), the weight gradient (I x B by B x O, A transposed) and the
+input gradient (B x O by O x I, W transposed). Not part of the default test run.
+"""
+import numpy as np
+import pytest
+
+from compare import CONFIGS, ALPHA, init_weights, load_data
+from fastmlp import _engine, _kernels
+
+SHAPES = {  # (B, I, O) of each layer
+    "seed": [(10, 784, 30), (10, 30, 10)],
+    "mnist": [(128, 784, 256), (128, 256, 10)],
+    "wide": [(256, 784, 1024), (256, 1024, 10)],
+    "tabular": [(32, 20, 64), (32, 64, 64), (32, 64, 1)],
+}
+CASES = [(cfg, shape, product) for cfg, shapes in SHAPES.items() for shape in shapes
+         for product in ("forward", "dW", "dA")]
+
+
+@pytest.mark.parametrize("cfg,shape,product", CASES,
+                         ids=[f"{c}-{'x'.join(map(str, s))}-{p}" for c, s, p in CASES])
+def test_gemm(benchmark, cfg, shape, product):
+    B, I, O = shape
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((B, I)).astype(np.float32)
+    W = rng.standard_normal((I, O)).astype(np.float32)
+    D = rng.standard_normal((B, O)).astype(np.float32)
+    bias = np.zeros(O, np.float32)
+    if product == "forward":
+        C = np.empty((B, O), np.float32)
+        benchmark(_kernels.gemm, X, W, C, bias=bias, act=_kernels.ACT_CODES["relu"])
+        expected = np.maximum(X @ W, 0)
+    elif product == "dW":
+        C = np.empty((I, O), np.float32)
+        benchmark(_kernels.gemm, X, D, C, transA=True)
+        expected = X.T @ D
+    else:
+        C = np.empty((B, I), np.float32)
+        benchmark(_kernels.gemm, D, W, C, transB=True)
+        expected = D @ W.T
+    np.testing.assert_allclose(C, expected, rtol=1e-3, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    X, y = load_data("fashion", "float32")
+    return X, np.eye(10, dtype=np.float32)[y]
+
+
+def test_epoch_mnist(benchmark, fashion):
+    X, Y = fashion
+    cfg = CONFIGS["mnist"]
+    coefs, intercepts = init_weights([784, *cfg.hidden, 10], np.float32)
+    opt = _engine.SGDState(coefs + intercepts, learning_rate_init=cfg.lr, momentum=0.9)
+    spec = _engine.Spec(cfg.activation, "softmax", "log_loss")
+    idx = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
+    loss = benchmark.pedantic(_engine.train_epoch, args=(
+        coefs, intercepts, spec, X, Y, None, idx, cfg.batch_size, opt, ALPHA),
+        rounds=3, iterations=1)
+    assert np.isfinite(loss)
+
+
+def test_predict(benchmark, fashion):
+    X, _ = fashion
+    coefs, intercepts = init_weights([784, 256, 10], np.float32)
+    spec = _engine.Spec("relu", "softmax", "log_loss")
+    P = benchmark.pedantic(_engine.forward, args=(coefs, intercepts, spec, X), rounds=5,
+                           iterations=1)
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)
