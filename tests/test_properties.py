@@ -344,11 +344,6 @@ def test_kernels_refuse_wrong_dtype_and_strides(dtype):
             _kernels.gemm(*bad_args)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_kernels._ptr takes the address of a.reshape(-1): for a Fortran-ordered array that "
-    "is a C-ordered temporary copy, freed when _ptr returns, so the kernel reads (or "
-    "writes) freed memory (AddressSanitizer: heap-use-after-free). The estimators always "
-    "pass C-contiguous arrays; reported to the lead (check a.flags.c_contiguous first)."))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_refuse_fortran_order(dtype):
     A, B, C = _gemm_operands(dtype)

@@ -88,18 +88,20 @@ class Spec:
 def kernel_X(X, dtype):
     """X as the kernels take it: a C-contiguous dense array of dtype, or for a scipy
     sparse matrix a (data, indices, indptr, shape) CSR tuple with int64 indices.
-    The arrays are writable (the bindings' buffers are not const), so read-only input
-    such as a memmap is copied."""
+    Nothing is copied that need not be: the kernels only read X, so a read-only memmap
+    of the right dtype and layout is used in place."""
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=dtype)
-        X.sum_duplicates()
+        if not X.has_canonical_format:  # summing duplicates in place would edit the caller's matrix
+            X = X.copy()
+            X.sum_duplicates()
         return (
-            np.require(X.data, dtype, ["C", "W"]),
-            np.require(X.indices, np.int64, ["C", "W"]),
-            np.require(X.indptr, np.int64, ["C", "W"]),
+            np.ascontiguousarray(X.data, dtype=dtype),
+            np.ascontiguousarray(X.indices, dtype=np.int64),
+            np.ascontiguousarray(X.indptr, dtype=np.int64),
             X.shape,
         )
-    return np.require(X, dtype, ["C", "W"])
+    return np.ascontiguousarray(X, dtype=dtype)
 
 
 def n_rows(X):

@@ -118,19 +118,37 @@ cdef inline bint _is64(object a) except -1:
 
 
 cdef void *_ptr(object a, bint is64) except NULL:
-    """Address of the first element of a non-empty C-contiguous float array."""
+    """Address of the first element of a non-empty, writable, C-contiguous float array."""
     cdef float[::1] f
     cdef double[::1] d
-    if a.size == 0:
-        raise ValueError("empty array passed to a kernel")
-    if not a.flags.c_contiguous:
-        # reshape(-1) would then be a temporary copy, freed before the kernel runs
-        raise ValueError("kernels take C-contiguous arrays (use np.ascontiguousarray)")
+    _check_layout(a)
     if is64:
         d = a.reshape(-1)
         return &d[0]
     f = a.reshape(-1)
     return &f[0]
+
+
+cdef const void *_cptr(object a, bint is64) except NULL:
+    """Address of the first element of a non-empty C-contiguous float array that the
+    kernel only reads: read-only buffers (np.memmap opened "r") are taken as they are."""
+    cdef const float[::1] f
+    cdef const double[::1] d
+    _check_layout(a)
+    if is64:
+        d = a.reshape(-1)
+        return &d[0]
+    f = a.reshape(-1)
+    return &f[0]
+
+
+cdef int _check_layout(object a) except -1:
+    if a.size == 0:
+        raise ValueError("empty array passed to a kernel")
+    if not a.flags.c_contiguous:
+        # reshape(-1) would then be a temporary copy, freed before the kernel runs
+        raise ValueError("kernels take C-contiguous arrays (use np.ascontiguousarray)")
+    return 0
 
 
 cdef void *_opt_ptr(object a, bint is64) except? NULL:
@@ -139,8 +157,14 @@ cdef void *_opt_ptr(object a, bint is64) except? NULL:
     return _ptr(a, is64)
 
 
-cdef fm_int *_iptr(object a) except NULL:
-    cdef int64_t[::1] v = a
+cdef const void *_opt_cptr(object a, bint is64) except? NULL:
+    if a is None:
+        return NULL
+    return _cptr(a, is64)
+
+
+cdef const fm_int *_iptr(object a) except NULL:
+    cdef const int64_t[::1] v = a
     if a.size == 0:
         raise ValueError("empty index array passed to a kernel")
     return &v[0]
@@ -156,7 +180,7 @@ cdef class _Net:
     cdef bint is64
 
     def __cinit__(self, list coefs, list intercepts, int hidden_act, int out_act, int loss,
-                  double slope):
+                  double slope, bint writable=True):
         cdef Py_ssize_t L = len(coefs), l
         if L == 0 or len(intercepts) != L:
             raise ValueError("a network needs as many intercepts as coefs, at least one")
@@ -172,8 +196,12 @@ cdef class _Net:
             if coefs[l].shape[0] != self.sizes[l] or intercepts[l].shape != (coefs[l].shape[1],):
                 raise ValueError(f"layer {l}: coefs/intercepts shapes do not chain")
             self.sizes[l + 1] = coefs[l].shape[1]
-            self.W[l] = _ptr(coefs[l], self.is64)
-            self.b[l] = _ptr(intercepts[l], self.is64)
+            if writable:
+                self.W[l] = _ptr(coefs[l], self.is64)
+                self.b[l] = _ptr(intercepts[l], self.is64)
+            else:  # a forward pass only reads the weights
+                self.W[l] = <void *>_cptr(coefs[l], self.is64)
+                self.b[l] = <void *>_cptr(intercepts[l], self.is64)
         self.net.n_layers = L
         self.net.sizes = self.sizes
         self.net.W = self.W
@@ -201,15 +229,15 @@ cdef class _Data:
             values, indices, indptr, shape = X
             self.data.n, self.data.d = shape
             self.data.X = NULL
-            self.data.data = _opt_ptr(values if values.size else None, is64)
+            self.data.data = _opt_cptr(values if values.size else None, is64)
             self.data.indices = _iptr(indices) if indices.size else NULL
             self.data.indptr = _iptr(indptr)
         else:
             self.data.n, self.data.d = X.shape
-            self.data.X = _ptr(X, is64)
+            self.data.X = _cptr(X, is64)
         self.data.n_out = Y.shape[1] if Y is not None else 0
-        self.data.Y = _opt_ptr(Y, is64)
-        self.data.sw = _opt_ptr(sw, is64)
+        self.data.Y = _opt_cptr(Y, is64)
+        self.data.sw = _opt_cptr(sw, is64)
 
 
 cdef int _stop_requested(void *ctx) noexcept nogil:
@@ -235,25 +263,25 @@ def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=No
     if (A.shape[1] if transA else A.shape[0]) != M or (B.shape[1] if transB else B.shape[0]) != K \
             or (B.shape[0] if transB else B.shape[1]) != N:
         raise ValueError("gemm: shapes do not agree")
-    cdef void *a = _ptr(A, is64)
-    cdef void *bp = _ptr(B, is64)
+    cdef const void *a = _cptr(A, is64)
+    cdef const void *bp = _cptr(B, is64)
     cdef void *c = _ptr(C, is64)
-    cdef void *bi = _opt_ptr(bias, is64)
-    cdef void *ds = _opt_ptr(dact_src, is64)
+    cdef const void *bi = _opt_cptr(bias, is64)
+    cdef const void *ds = _opt_cptr(dact_src, is64)
     cdef fm_int lda = A.shape[1], ldb = B.shape[1]
     with nogil:
         if reference and is64:
-            fm_gemm_ref_f64(transA, transB, M, N, K, <double *>a, lda, <double *>bp, ldb, beta,
+            fm_gemm_ref_f64(transA, transB, M, N, K, <const double *>a, lda, <const double *>bp, ldb, beta,
                             <double *>c, N)
         elif reference:
-            fm_gemm_ref_f32(transA, transB, M, N, K, <float *>a, lda, <float *>bp, ldb,
+            fm_gemm_ref_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
                             <float>beta, <float *>c, N)
         elif is64:
-            fm_gemm_f64(transA, transB, M, N, K, <double *>a, lda, <double *>bp, ldb, beta,
-                        <double *>c, N, <double *>bi, act, slope, <double *>ds)
+            fm_gemm_f64(transA, transB, M, N, K, <const double *>a, lda, <const double *>bp, ldb, beta,
+                        <double *>c, N, <const double *>bi, act, slope, <const double *>ds)
         else:
-            fm_gemm_f32(transA, transB, M, N, K, <float *>a, lda, <float *>bp, ldb,
-                        <float>beta, <float *>c, N, <float *>bi, act, slope, <float *>ds)
+            fm_gemm_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
+                        <float>beta, <float *>c, N, <const float *>bi, act, slope, <const float *>ds)
     return C
 
 
@@ -264,15 +292,15 @@ def dense_forward(out, inp, W, bias, int act, double slope=0.0):
     if W.shape[0] != I or out.shape[0] != B or out.shape[1] != O or bias.shape[0] != O:
         raise ValueError("dense_forward: shapes do not agree")
     cdef void *o = _ptr(out, is64)
-    cdef void *x = _ptr(inp, is64)
-    cdef void *w = _ptr(W, is64)
-    cdef void *b = _ptr(bias, is64)
+    cdef const void *x = _cptr(inp, is64)
+    cdef const void *w = _cptr(W, is64)
+    cdef const void *b = _cptr(bias, is64)
     with nogil:
         if is64:
-            fm_dense_forward_f64(<double *>o, <double *>x, <double *>w, <double *>b, B, I, O,
+            fm_dense_forward_f64(<double *>o, <const double *>x, <const double *>w, <const double *>b, B, I, O,
                                  act, slope)
         else:
-            fm_dense_forward_f32(<float *>o, <float *>x, <float *>w, <float *>b, B, I, O,
+            fm_dense_forward_f32(<float *>o, <const float *>x, <const float *>w, <const float *>b, B, I, O,
                                  act, slope)
     return out
 
@@ -287,16 +315,16 @@ def dense_backward(dinp, dW, db, dout, inp, W, int inp_act, double slope=0.0):
     cdef void *di = _opt_ptr(dinp, is64)
     cdef void *dw = _ptr(dW, is64)
     cdef void *dbp = _ptr(db, is64)
-    cdef void *do = _ptr(dout, is64)
-    cdef void *x = _ptr(inp, is64)
-    cdef void *w = _ptr(W, is64)
+    cdef const void *do = _cptr(dout, is64)
+    cdef const void *x = _cptr(inp, is64)
+    cdef const void *w = _cptr(W, is64)
     with nogil:
         if is64:
-            fm_dense_backward_f64(<double *>di, <double *>dw, <double *>dbp, <double *>do,
-                                  <double *>x, <double *>w, B, I, O, inp_act, slope)
+            fm_dense_backward_f64(<double *>di, <double *>dw, <double *>dbp, <const double *>do,
+                                  <const double *>x, <const double *>w, B, I, O, inp_act, slope)
         else:
-            fm_dense_backward_f32(<float *>di, <float *>dw, <float *>dbp, <float *>do,
-                                  <float *>x, <float *>w, B, I, O, inp_act, slope)
+            fm_dense_backward_f32(<float *>di, <float *>dw, <float *>dbp, <const float *>do,
+                                  <const float *>x, <const float *>w, B, I, O, inp_act, slope)
 
 
 def loss_grad(delta, a, y, sw, int out_act, int loss):
@@ -306,16 +334,16 @@ def loss_grad(delta, a, y, sw, int out_act, int loss):
     if delta.shape != a.shape or y.shape != a.shape or (sw is not None and sw.shape != (B,)):
         raise ValueError("loss_grad: shapes do not agree")
     cdef void *d = _ptr(delta, is64)
-    cdef void *ap = _ptr(a, is64)
-    cdef void *yp = _ptr(y, is64)
-    cdef void *s = _opt_ptr(sw, is64)
+    cdef const void *ap = _cptr(a, is64)
+    cdef const void *yp = _cptr(y, is64)
+    cdef const void *s = _opt_cptr(sw, is64)
     cdef double out
     with nogil:
         if is64:
-            out = fm_loss_grad_f64(<double *>d, <double *>ap, <double *>yp, <double *>s, B, O,
+            out = fm_loss_grad_f64(<double *>d, <const double *>ap, <const double *>yp, <const double *>s, B, O,
                                    out_act, loss)
         else:
-            out = fm_loss_grad_f32(<float *>d, <float *>ap, <float *>yp, <float *>s, B, O,
+            out = fm_loss_grad_f32(<float *>d, <const float *>ap, <const float *>yp, <const float *>s, B, O,
                                    out_act, loss)
     return out
 
@@ -328,13 +356,13 @@ def sgd_update(w, vel, graw, double alpha, double S, double lr, double momentum,
     cdef fm_int P = w.size
     cdef void *wp = _ptr(w, is64)
     cdef void *vp = _ptr(vel, is64)
-    cdef void *gp = _ptr(graw, is64)
+    cdef const void *gp = _cptr(graw, is64)
     with nogil:
         if is64:
-            fm_sgd_update_f64(<double *>wp, <double *>vp, <double *>gp, P, alpha, S, lr,
+            fm_sgd_update_f64(<double *>wp, <double *>vp, <const double *>gp, P, alpha, S, lr,
                               momentum, nesterov)
         else:
-            fm_sgd_update_f32(<float *>wp, <float *>vp, <float *>gp, P, alpha, S, lr,
+            fm_sgd_update_f32(<float *>wp, <float *>vp, <const float *>gp, P, alpha, S, lr,
                               momentum, nesterov)
 
 
@@ -347,13 +375,13 @@ def adam_update(w, m, v, graw, double alpha, double S, double lr_t, double beta1
     cdef void *wp = _ptr(w, is64)
     cdef void *mp = _ptr(m, is64)
     cdef void *vp = _ptr(v, is64)
-    cdef void *gp = _ptr(graw, is64)
+    cdef const void *gp = _cptr(graw, is64)
     with nogil:
         if is64:
-            fm_adam_update_f64(<double *>wp, <double *>mp, <double *>vp, <double *>gp, P,
+            fm_adam_update_f64(<double *>wp, <double *>mp, <double *>vp, <const double *>gp, P,
                                alpha, S, lr_t, beta1, beta2, eps)
         else:
-            fm_adam_update_f32(<float *>wp, <float *>mp, <float *>vp, <float *>gp, P, alpha,
+            fm_adam_update_f32(<float *>wp, <float *>mp, <float *>vp, <const float *>gp, P, alpha,
                                S, lr_t, beta1, beta2, eps)
 
 
@@ -429,7 +457,7 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
 def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int loss,
                   double slope, X, Y, sw, double alpha, double loss_scale, list gW, list gb):
     """Loss of all rows at once; fills gW/gb with the gradient (L-BFGS, gradient checks)."""
-    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, False)
     cdef _Data data = _Data(X, Y, sw, net.is64)
     cdef void **gw = _ptr_list(gW, net.is64)
     cdef void **gbp = NULL
@@ -450,7 +478,7 @@ def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int 
 def forward_net(list coefs, list intercepts, int hidden_act, int out_act, double slope, X,
                 out):
     """out (n, O) = the network's output on X (dense array or CSR tuple)."""
-    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope)
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
     cdef _Data data = _Data(X, None, None, net.is64)
     if out.shape != (data.data.n, net.sizes[net.net.n_layers]) or data.data.d != net.sizes[0]:
         raise ValueError("forward_net: shapes do not agree")
