@@ -331,12 +331,7 @@ def fits_by_thread_count():
 
 @pytest.mark.parametrize("name", [
     "mlp-sgd", "mlp-adam", "mlp-regressor-adam", "network-sgd", "network-adam",
-    pytest.param("mlp-lbfgs", marks=pytest.mark.xfail(strict=False, reason=(
-        "scipy's L-BFGS-B runs its vector operations in OpenBLAS, whose thread count "
-        "follows OMP_NUM_THREADS; fastmlp's loss and gradient are bit-identical, but "
-        "the optimiser's steps are not (scikit-learn's MLP has the same property), "
-        "depending on how the BLAS splits them. Reported to the lead: run _fit_lbfgs "
-        "under threadpool_limits(1, 'blas')."))),
+    "mlp-lbfgs",
 ])
 def test_bit_identical_across_runs_and_thread_counts(fits_by_thread_count, name):
     """Same random_state and data: bit-identical weights and predictions in one process
