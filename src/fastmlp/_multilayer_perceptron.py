@@ -31,11 +31,6 @@ from . import _engine
 _ACTIVATIONS = {"identity", "logistic", "tanh", "relu", "leaky_relu"}
 
 
-def _kernel_array(a, dtype):
-    """a as the kernels take it: C-contiguous, writable, of dtype (a itself if it is)."""
-    return np.require(a, dtype, ["C", "W"])
-
-
 def _doc(sk_class, summary):
     """fastmlp's summary followed by scikit-learn's Parameters ... Notes sections."""
     doc = sk_class.__doc__
@@ -81,12 +76,14 @@ class _FastMLPMixin:
         # scikit-learn's squared error averages over the outputs; its gradient does not.
         return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
 
-    def _kernel_params(self, dtype):
-        """coefs_ and intercepts_ as the kernels take them (no copy when they already
-        are: the kernels then update the fitted arrays in place)."""
+    def _kernel_params(self, dtype, writable=False):
+        """coefs_ and intercepts_ as C-contiguous arrays of dtype, writable when the
+        kernels are to train them; no copy when they already are, so that training
+        updates the fitted arrays in place."""
+        requirements = ["C", "W"] if writable else ["C"]
         return (
-            [_kernel_array(c, dtype) for c in self.coefs_],
-            [_kernel_array(b, dtype) for b in self.intercepts_],
+            [np.require(c, dtype, requirements) for c in self.coefs_],
+            [np.require(b, dtype, requirements) for b in self.intercepts_],
         )
 
     # ---- forward -------------------------------------------------------------------
@@ -117,8 +114,8 @@ class _FastMLPMixin:
         compute identically for any thread count.
         """
         dtype = X.dtype
-        Y = _kernel_array(y, dtype)
-        sw = None if sample_weight is None else _kernel_array(sample_weight, dtype)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
         with threadpool_limits(limits=1, user_api="blas"):
             super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
                                layer_units)
@@ -139,7 +136,7 @@ class _FastMLPMixin:
                         intercept_grads, layer_units, incremental):
         """scikit-learn's stochastic training loop with each epoch run by the kernels."""
         dtype = self.coefs_[0].dtype
-        self.coefs_, self.intercepts_ = self._kernel_params(dtype)
+        self.coefs_, self.intercepts_ = self._kernel_params(dtype, writable=True)
         params = self.coefs_ + self.intercepts_
         if not incremental or not hasattr(self, "_optimizer"):
             if self.solver == "sgd":
@@ -188,9 +185,9 @@ class _FastMLPMixin:
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
         X_train = _engine.kernel_X(X_train, dtype)
-        y_train = _kernel_array(y_train, dtype)
+        y_train = np.ascontiguousarray(y_train, dtype=dtype)
         if sample_weight_train is not None:
-            sample_weight_train = _kernel_array(sample_weight_train, dtype)
+            sample_weight_train = np.ascontiguousarray(sample_weight_train, dtype=dtype)
         spec, loss_scale = self._spec(), self._loss_scale()
         # Shuffling permutes the previous epoch's order, as scikit-learn does, so that
         # the same random_state gives the same batches.
