@@ -13,7 +13,8 @@ rounding differences, so the final accuracies differ as much as two seeds do. Th
 happens between two scikit-learn runs whose BLAS uses a different number of threads.
 (In float64 the runs stay equal to about 1e-15: tests/test_mlp_equivalence.py.)
 
-Usage: python bench/fashion_default.py [--max-iter N] [--only fastmlp|sklearn]
+Usage: python bench/fashion_default.py [--max-iter N] [--seed S] [--dtype float64]
+                                      [--only fastmlp|sklearn]
 Data: ``apt-get install dataset-fashion-mnist`` (/usr/share/datasets/fashion-mnist).
 """
 import argparse
@@ -35,12 +36,14 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=200,
                         help="epochs at most (default: 200, scikit-learn's default)")
     parser.add_argument("--seed", type=int, default=0, help="random_state of both")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="dtype of the images (float64: the two compute the same)")
     parser.add_argument("--only", choices=sorted(CONTENDERS),
                         help="run one contender only")
     args = parser.parse_args(argv)
 
     try:
-        (X_train, y_train), (X_test, y_test) = load_fashion_mnist()
+        (X_train, y_train), (X_test, y_test) = load_fashion_mnist(dtype=args.dtype)
     except FileNotFoundError as exc:
         print(f"error: {exc}\nOn Debian or Ubuntu: apt-get install dataset-fashion-mnist",
               file=sys.stderr)
