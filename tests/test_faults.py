@@ -86,9 +86,6 @@ def test_diverging_partial_fit_leaves_the_model_as_it_was(model):
     assert len(model.loss_curve_) == len(curve) + 1
 
 
-@pytest.mark.xfail(strict=True, reason="MLPClassifier/MLPRegressor._fit_stochastic sets "
-                   "n_iter_ = 0 before the first epoch, so a partial_fit that fails resets it "
-                   "(reported to the lead; the weights themselves are restored)")
 def test_diverging_partial_fit_keeps_n_iter():
     model = _quiet_fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0), X,
                        Y_REG / 100)

@@ -194,7 +194,9 @@ class _FastMLPMixin:
         sample_idx = np.arange(n_samples, dtype=np.int64)
 
         try:
-            self.n_iter_ = 0
+            # n_iter_ counts this call's epochs, as in scikit-learn, but is set only once
+            # an epoch has succeeded: a call that fails leaves the model as it was
+            n_iter = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
@@ -205,10 +207,11 @@ class _FastMLPMixin:
                         batch_size, self._optimizer, self.alpha, loss_scale)
                 except _engine.Diverged as exc:
                     raise ValueError(
-                        f"Solver diverged in iteration {self.n_iter_ + 1}: {exc}"
+                        f"Solver diverged in iteration {n_iter + 1}: {exc}"
                     ) from exc
 
-                self.n_iter_ += 1
+                n_iter += 1
+                self.n_iter_ = n_iter
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
