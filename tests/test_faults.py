@@ -189,7 +189,9 @@ def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
     report = _run_python(CTRL_C_SCRIPT)
     print(json.dumps(report, indent=1))
     assert report["network.fit"]["how"] == "KeyboardInterrupt"
-    assert report["mlp.fit"]["how"] in ("warned", "KeyboardInterrupt")
+    # the drop-in keeps scikit-learn's behaviour: it warns "Training interrupted by user."
+    # and returns the model with the weights of its last completed epoch
+    assert report["mlp.fit"]["how"] == "warned"
     for name in ("network.fit", "mlp.fit"):
         r = report[name]
         assert r["latency"] < 0.5, (name, r)
@@ -198,7 +200,7 @@ def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
     for name in ("network.partial_fit", "mlp.partial_fit"):
         r = report[name]
         assert r["how"] == ("KeyboardInterrupt" if name.startswith("network")
-                            else r["how"]) and r["how"] != "finished", (name, r)
+                            else "warned"), (name, r)
         # it stopped at the next batch, not at the end of the epoch
         assert r["latency"] < 0.5 and r["duration"] < 0.8 * r["full_epoch"], (name, r)
         assert r["unchanged"] and r["usable"] and r["trains_on"], (name, r)

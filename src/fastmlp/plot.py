@@ -52,6 +52,7 @@ def loss_curve(model, ax=None):
     label = f"training loss ({loss_name})" if isinstance(loss_name, str) else "training loss"
     lines = ax.plot(epochs, loss, color="C0", label=label, **style)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel(label, color="C0")
     ax.set_title(f"{type(model).__name__}: training curve")
     ax.grid(True, alpha=0.3)
