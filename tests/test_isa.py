@@ -74,3 +74,13 @@ def test_every_supported_isa_trains_and_predicts_alike(dtype):
         np.testing.assert_allclose(run["losses"], runs["generic"]["losses"], rtol=rtol)
         np.testing.assert_allclose(run["proba"], runs["generic"]["proba"], rtol=rtol,
                                    atol=rtol)
+
+
+def test_an_unusable_forced_isa_warns_and_falls_back():
+    """FASTMLP_ISA naming no instruction set of this CPU is said, not silently ignored."""
+    env = dict(os.environ, FASTMLP_ISA="avx9000")
+    out = subprocess.run(
+        [sys.executable, "-c", "import fastmlp._engine, fastmlp._kernels as k; print(k.isa())"],
+        env=env, capture_output=True, text=True, check=True)
+    assert "FASTMLP_ISA='avx9000' is unknown or not supported" in out.stderr
+    assert out.stdout.strip() in ISAS
