@@ -33,8 +33,7 @@ def main(argv=None):
     try:
         (X_train, y_train), (X_test, y_test) = load_fashion_mnist(dtype=args.dtype)
     except FileNotFoundError as exc:
-        print(f"error: {exc}\nOn Debian or Ubuntu: apt-get install dataset-fashion-mnist",
-              file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)  # it says how to install the data
         return 1
 
     # The notes' network: weights drawn from N(0, 1) as in their program (biases start

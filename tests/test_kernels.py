@@ -4,12 +4,15 @@ Shapes are chosen to miss the SIMD width and the cache blocks on purpose (primes
 sizes just past a block), both element types, every epilogue and every (output, loss)
 pair; the optimiser steps are checked against scikit-learn's own optimiser classes.
 """
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from threadpoolctl import threadpool_limits
 
+import numpy_reference
 from fastmlp import _engine, _kernels
 
 ACT = _kernels.ACT_CODES
@@ -28,36 +31,8 @@ def tol(dtype, k=1):
 
 # ---- NumPy references ---------------------------------------------------------------
 
-def act_ref(z, name):
-    if name == "identity":
-        return z
-    if name == "logistic":
-        return 1 / (1 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "leaky_relu":
-        return np.where(z < 0, SLOPE * z, z)
-    if name == "exp":
-        return np.exp(z)
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    raise AssertionError(name)
-
-
-def dact_ref(y, name):
-    """The derivative of the activation written in terms of its output y."""
-    return {
-        "identity": np.ones_like(y),
-        "logistic": y * (1 - y),
-        "tanh": 1 - y * y,
-        "relu": (y != 0).astype(y.dtype),
-        "leaky_relu": np.where(y > 0, 1, SLOPE).astype(y.dtype),
-        "exp": y,
-    }[name]
-
+act_ref = functools.partial(numpy_reference.act_ref, slope=SLOPE)
+dact_ref = functools.partial(numpy_reference.dact_ref, slope=SLOPE)
 
 def loss_grad_ref(a, y, sw, out, loss, dtype):
     """(per-row weighted loss sum, delta = dl/dz) in float64, probabilities clipped to

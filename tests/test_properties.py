@@ -11,11 +11,14 @@ whose message names the problem, and a call that fails leaves a fitted model unc
 `pytest tests/test_properties.py --hypothesis-show-statistics` prints how many cases
 each property ran.
 """
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
+import numpy_reference
 from fastmlp import _kernels
 
 ACT = _kernels.ACT_CODES
@@ -60,36 +63,8 @@ def eps(dtype):
     return float(np.finfo(dtype).eps)
 
 
-def act_ref(z, act):
-    """Activation of z (float64), the NumPy way."""
-    if act == "logistic":
-        return 1.0 / (1.0 + np.exp(-z))
-    if act == "tanh":
-        return np.tanh(z)
-    if act == "relu":
-        return np.maximum(z, 0.0)
-    if act == "leaky_relu":
-        return np.where(z < 0, SLOPE * z, z)
-    if act == "exp":
-        return np.exp(z)
-    if act == "softmax":
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    return z
-
-
-def dact_ref(y, act):
-    """Derivative of the activation written in terms of its output y."""
-    if act == "logistic":
-        return y * (1 - y)
-    if act == "tanh":
-        return 1 - y * y
-    if act == "relu":
-        return (y != 0).astype(float)
-    if act == "leaky_relu":
-        return np.where(y > 0, 1.0, SLOPE)
-    return np.ones_like(y)
-
+act_ref = functools.partial(numpy_reference.act_ref, slope=SLOPE)
+dact_ref = functools.partial(numpy_reference.dact_ref, slope=SLOPE)
 
 def stored_activation(rng, shape, act, dtype):
     """Values that `act` can output, as the backward kernels receive them."""

@@ -25,21 +25,21 @@ if os.environ.get("FASTMLP_ISA") and _kernels.isa() != os.environ["FASTMLP_ISA"]
 
 # ---- name tables ---------------------------------------------------------------------
 # Hidden activations: scikit-learn's names first, then the seeds' aliases.
-HIDDEN_ACTIVATIONS = {
+_ANY_LAYER = {
     "identity": _kernels.ACT_CODES["identity"],
     "linear": _kernels.ACT_CODES["identity"],
     "logistic": _kernels.ACT_CODES["logistic"],
     "sigmoid": _kernels.ACT_CODES["logistic"],
+}
+HIDDEN_ACTIVATIONS = {
+    **_ANY_LAYER,
     "tanh": _kernels.ACT_CODES["tanh"],
     "relu": _kernels.ACT_CODES["relu"],
     "leaky_relu": _kernels.ACT_CODES["leaky_relu"],
 }
 # Output units.
 OUTPUT_ACTIVATIONS = {
-    "identity": _kernels.ACT_CODES["identity"],
-    "linear": _kernels.ACT_CODES["identity"],
-    "logistic": _kernels.ACT_CODES["logistic"],
-    "sigmoid": _kernels.ACT_CODES["logistic"],
+    **_ANY_LAYER,
     "softmax": _kernels.ACT_CODES["softmax"],
     "exp": _kernels.ACT_CODES["exp"],
 }

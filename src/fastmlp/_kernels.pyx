@@ -119,14 +119,9 @@ cdef inline bint _is64(object a) except -1:
 
 cdef void *_ptr(object a, bint is64) except NULL:
     """Address of the first element of a non-empty, writable, C-contiguous float array."""
-    cdef float[::1] f
-    cdef double[::1] d
-    _check_layout(a)
-    if is64:
-        d = a.reshape(-1)
-        return &d[0]
-    f = a.reshape(-1)
-    return &f[0]
+    if not a.flags.writeable:
+        raise ValueError("kernels write into this array, but it is read-only")
+    return <void *>_cptr(a, is64)
 
 
 cdef const void *_cptr(object a, bint is64) except NULL:
