@@ -139,7 +139,8 @@ int fm_set_isa(const char *name);
                               fm_int B, fm_int O, int out_act, int loss);                  \
     /* One fused pass over P parameters with gradient g = (graw + alpha*w) / S:            \
      * SGD: v = momentum*v - lr*g; w += nesterov ? momentum*v - lr*g : v.                  \
-     * Adam: m, v moments; w -= lr_t * m / (sqrt(v) + eps).                         */ \
+     * Adam: m, v moments; w -= lr_t * m / (sqrt(v) + eps).                              \
+     * Subnormal results are stored as zero (they would slow every later pass down).  */ \
     void fm_sgd_update_##sfx(real *w, real *vel, const real *graw, fm_int P,              \
                              double alpha, double S, double lr, double momentum,           \
                              int nesterov);                                                \

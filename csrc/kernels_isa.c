@@ -21,6 +21,8 @@
 #define FM_TANH_R tanhf
 #define FM_SQRT_R sqrtf
 #define FM_EPS_R FLT_EPSILON
+#define FM_MIN_R FLT_MIN
+#define FM_IREAL int32_t
 #define FM_IREAL int32_t
 #define FM_VEXP 1 /* exp, logistic and tanh vectorised in float32 lanes */
 #include "kernels.inc"
@@ -30,6 +32,8 @@
 #undef FM_TANH_R
 #undef FM_SQRT_R
 #undef FM_EPS_R
+#undef FM_MIN_R
+#undef FM_IREAL
 #undef FM_IREAL
 #undef FM_VEXP
 
@@ -39,6 +43,8 @@
 #define FM_TANH_R tanh
 #define FM_SQRT_R sqrt
 #define FM_EPS_R DBL_EPSILON
+#define FM_MIN_R DBL_MIN
+#define FM_IREAL int64_t
 #define FM_IREAL int64_t
 #define FM_VEXP 0 /* float64 keeps the C library's exp and tanh */
 #include "kernels.inc"

@@ -349,3 +349,22 @@ def test_bit_identical_across_thread_counts(dtype):
             results.append(run_work(dtype))
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_updates_store_subnormal_results_as_zero(dtype):
+    """A moment or weight that decays below the smallest normal number is stored as 0
+    (subnormal arithmetic would slow every later pass down); normal values are untouched."""
+    tiny = np.finfo(dtype).tiny
+    P = 37
+    start = np.full(P, 1.05 * tiny, dtype)   # 0.9 * start is subnormal
+    start[::2] = 100 * tiny                  # 0.9 * start stays normal
+    zeros = np.zeros(P, dtype)
+    w, m, v = start.copy(), start.copy(), np.ones(P, dtype)
+    _kernels.adam_update(w, m, v, zeros, 0.0, 1.0, 0.0, 0.9, 0.999, 1e-8)
+    expected = np.where(start > 10 * tiny, (0.9 * start.astype(np.float64)).astype(dtype), 0)
+    np.testing.assert_array_equal(m, expected)
+    w, vel = start.copy(), start.copy()
+    _kernels.sgd_update(w, vel, zeros, 0.0, 1.0, 0.0, 0.9, False)
+    np.testing.assert_array_equal(vel, expected)
+    assert not np.any((w != 0) & (np.abs(w) < tiny))
