@@ -282,29 +282,41 @@ def test_loss_and_grad_matches_backprop(hidden, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch_size", [7, 30, 100])
-def test_epoch_train_matches_minibatch_reference(batch_size, dtype):
-    """SGD with momentum over shuffled batches; 7 does not divide 30 rows."""
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("sizes, n, batch_size", [
+    ([8, 10, 3], 30, 7),       # 7 does not divide 30 rows
+    ([8, 10, 3], 30, 30),
+    ([8, 10, 3], 30, 100),     # one batch smaller than batch_size
+    ([40, 70, 3], 50, 16),     # W1 has several tiles, some partial; W2 rows are short
+    ([20, 33, 2], 600, 300),   # a batch longer than one K block of the GEMM
+])
+def test_epoch_train_matches_minibatch_reference(sizes, n, batch_size, solver, dtype):
+    """Shuffled mini-batches, each followed by scikit-learn's optimiser step on the
+    NumPy gradients: the epoch kernel steps the weights inside the weight-gradient
+    product, and must take the same steps."""
     rng = np.random.default_rng(batch_size)
-    coefs, intercepts = random_net(rng, [8, 10, 3], dtype)
-    X, Y = classification(rng, 30, 8, 3, dtype)
-    idx = rng.permutation(30).astype(np.int64)
-    alpha, lr = 1e-3, 0.05
+    coefs, intercepts = random_net(rng, sizes, dtype)
+    X, Y = classification(rng, n, sizes[0], sizes[-1], dtype)
+    idx = rng.permutation(n).astype(np.int64)
+    alpha, lr = 1e-3, 0.05 if solver == "sgd" else 0.01
     params = [p.astype(np.float64) for p in coefs + intercepts]
-    sk = SGDOptimizer(params, learning_rate_init=lr, momentum=0.9, nesterov=True)
+    sk = (SGDOptimizer(params, learning_rate_init=lr, momentum=0.9, nesterov=True)
+          if solver == "sgd" else AdamOptimizer(params, learning_rate_init=lr))
+    L = len(coefs)
     expected_loss = 0.0
-    for start in range(0, 30, batch_size):
+    for start in range(0, n, batch_size):
         rows = idx[start:start + batch_size]
-        loss, gW, gb = backprop_ref(params[:2], params[2:], "relu", "softmax",
+        loss, gW, gb = backprop_ref(params[:L], params[L:], "relu", "softmax",
                                     "categorical_log_loss", X[rows], Y[rows], alpha, dtype)
         expected_loss += loss * len(rows)
         sk.update_params(params, gW + gb)
-    opt = _engine.SGDState(coefs + intercepts, learning_rate_init=lr, momentum=0.9)
+    opt = (_engine.SGDState(coefs + intercepts, learning_rate_init=lr, momentum=0.9)
+           if solver == "sgd" else _engine.AdamState(coefs + intercepts, learning_rate_init=lr))
     spec = _engine.Spec("relu", "softmax", "log_loss")
     mean = _engine.train_epoch(coefs, intercepts, spec, X, Y, None, idx, batch_size, opt,
                                alpha=alpha)
-    rtol, atol = tol(dtype, 30)
-    assert mean == pytest.approx(expected_loss / 30, rel=rtol * 10)
+    rtol, atol = tol(dtype, n)
+    assert mean == pytest.approx(expected_loss / n, rel=rtol * 10)
     for got, ref in zip(coefs + intercepts, params):
         np.testing.assert_allclose(got, ref, rtol=rtol * 10, atol=atol * 10)
 

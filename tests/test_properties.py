@@ -21,6 +21,10 @@ from hypothesis import strategies as st
 import numpy_reference
 from fastmlp import _kernels
 
+# The estimator properties fit for two epochs, which never converge: that warning is
+# expected and says nothing about the property.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 ACT = _kernels.ACT_CODES
 LOSS = _kernels.LOSS_CODES
 HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu"]
