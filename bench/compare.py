@@ -4,7 +4,10 @@ Every contender runs in its own worker process (so its peak memory is its own), 
 workers take turns epoch by epoch, so a noisy neighbour slows them all alike. The table
 gives the median seconds per epoch (per call for predict), the ratios to fastmlp, and the
 floor: the configuration's floating-point operations divided by the rate NumPy's matrix
-multiply reaches on this machine in this run. Peak memory is each worker's resident-set
+multiply reaches on this machine in this run (on large square matrices). The products
+column is a second, tighter limit: NumPy doing only the matrix products of the same
+epoch, at the same shapes, where small and skinny products run well below that rate;
+fm/products is how far fastmlp is from pure multiplication. Peak memory is each worker's resident-set
 high-water mark during the configuration, above what it held once its data was loaded.
 
     python bench/compare.py                          # all configurations, 5 repeats
@@ -47,7 +50,7 @@ CONFIGS = {c.name: c for c in [
     # MLPClassifier(): 100 relu units, Adam, batch min(200, n), alpha 1e-4.
     Config("default", "fashion", (100,), batch_size=200, solver="adam", lr=0.001),
 ]}
-CONTENDERS = ["fastmlp", "scikit-learn", "pytorch", "numpy"]
+CONTENDERS = ["fastmlp", "scikit-learn", "pytorch", "numpy", "products"]
 ALPHA = 1e-4
 
 
@@ -209,8 +212,45 @@ class NumPy:
         return e / e.sum(axis=1, keepdims=True)
 
 
+class Products:
+    """The matrix products of one epoch (or predict call) alone, by NumPy, at the same
+    shapes: forward X_b @ W per layer, backward A^T @ delta per layer and delta @ W^T for
+    every layer but the first. No activation, loss, gathering or update: what the work
+    costs when it is nothing but matrix multiplies, the limit these shapes allow."""
+
+    def setup(self, cfg, X, y, sizes):
+        rng = np.random.default_rng(0)
+        self.X, self.cfg = X, cfg
+        self.W = [rng.standard_normal((i, o)).astype(X.dtype)
+                  for i, o in zip(sizes[:-1], sizes[1:])]
+        B = len(X) if cfg.predict else cfg.batch_size
+        self.acts = [np.ones((B, o), X.dtype) for o in sizes[1:]]
+        self.deltas = [np.ones((B, o), X.dtype) for o in sizes[1:]]
+        self.dW = [np.empty_like(W) for W in self.W]
+        self.dX = [np.empty((B, i), X.dtype) for i in sizes[:-1]]
+
+    def run(self):
+        n = len(self.X)
+        step = n if self.cfg.predict else self.cfg.batch_size
+        for start in range(0, n, step):
+            x = self.X[start:start + step]
+            b = len(x)
+            inp = x
+            for W, a in zip(self.W, self.acts):
+                np.matmul(inp, W, out=a[:b])
+                inp = a[:b]
+            if self.cfg.predict:
+                continue
+            for l in range(len(self.W) - 1, -1, -1):
+                inp = x if l == 0 else self.acts[l - 1][:b]
+                d = self.deltas[l][:b]
+                np.matmul(inp.T, d, out=self.dW[l])
+                if l > 0:
+                    np.matmul(d, self.W[l].T, out=self.dX[l][:b])
+
+
 IMPLEMENTATIONS = {"fastmlp": FastMLP, "scikit-learn": ScikitLearn, "pytorch": PyTorch,
-                   "numpy": NumPy}
+                   "numpy": NumPy, "products": Products}
 
 
 # ---- worker processes -------------------------------------------------------------------
@@ -336,7 +376,7 @@ def run(configs, contenders, repeats, warmup):
 
 
 HEADER = "config   | " + " | ".join(f"{c:>12}" for c in CONTENDERS) + \
-    " |   floor | sk/fm | pt/fm | fm/floor | peak MB above data (fm / sk / pt)"
+    " |   floor | sk/fm | pt/fm | fm/floor | fm/products | peak MB above data (fm / sk / pt)"
 
 
 def print_row(row):
@@ -350,11 +390,13 @@ def print_row(row):
             else f"{'-':>5}"
 
     fm_floor = f"{med['fastmlp'] / row['floor']:8.2f}" if "fastmlp" in med else f"{'-':>8}"
+    fm_products = (f"{med['fastmlp'] / med['products']:11.2f}"
+                   if "fastmlp" in med and "products" in med else f"{'-':>11}")
     peaks = " / ".join(f"{row['peak_mb'][c]:.0f}" if c in row["peak_mb"] else "-"
                        for c in ("fastmlp", "scikit-learn", "pytorch"))
     print(f"{row['config']:8} | " + " | ".join(cell(c) for c in CONTENDERS) +
           f" | {row['floor']:7.4f} | {ratio('scikit-learn')} | {ratio('pytorch')} | "
-          f"{fm_floor} | {peaks}")
+          f"{fm_floor} | {fm_products} | {peaks}")
     for name, why in row["skipped"].items():
         print(f"           ({name} skipped: {why})")
 
