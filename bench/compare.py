@@ -7,8 +7,9 @@ floor: the configuration's floating-point operations divided by the rate NumPy's
 multiply reaches on this machine in this run (on large square matrices). The products
 column is a second, tighter limit: NumPy doing only the matrix products of the same
 epoch, at the same shapes, where small and skinny products run well below that rate;
-fm/products is how far fastmlp is from pure multiplication. Peak memory is each worker's resident-set
-high-water mark during the configuration, above what it held once its data was loaded.
+fm/products is how far fastmlp is from pure multiplication. Peak memory is each
+worker's resident-set high-water mark during the configuration, above what it held once
+its data was loaded.
 
     python bench/compare.py                          # all configurations, 5 repeats
     python bench/compare.py -c mnist tabular -r 3    # a quick look (under 2 minutes)

@@ -288,6 +288,7 @@ def test_loss_and_grad_matches_backprop(hidden, dtype):
     ([8, 10, 3], 30, 30),
     ([8, 10, 3], 30, 100),     # one batch smaller than batch_size
     ([40, 70, 3], 50, 16),     # W1 has several tiles, some partial; W2 rows are short
+    ([12, 30, 3], 40, 10),     # the notes' shape: W1 rows between one and two vectors
     ([20, 33, 2], 600, 300),   # a batch longer than one K block of the GEMM
 ])
 def test_epoch_train_matches_minibatch_reference(sizes, n, batch_size, solver, dtype):
