@@ -25,6 +25,10 @@
 #define FM_MR 6
 #endif
 
+/* How the GEMM micro-kernel reads A: a packed panel, or in place by rows (op(A) = A) or
+ * by columns (op(A) = A^T). */
+enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
+
 /* Below this many flops a GEMM runs on the calling thread: a parallel region costs
  * a few microseconds on an idle machine, and a scheduler time slice on a busy one,
  * which small layers cannot repay. */
