@@ -98,9 +98,10 @@ def random_net(rng, sizes, dtype):
 
 # ---- GEMM ---------------------------------------------------------------------------
 
-# (40, 8, 300): one column of tiles and two K blocks, where A^T is read in place
+# (40, 8, 300): one column of tiles and two K blocks, where A^T is read in place;
+# (3, 5, 4500): a product that packs nothing, over two of its longer K blocks
 GEMM_SHAPES = [(1, 1, 1), (1, 17, 5), (7, 3, 13), (13, 31, 29), (37, 65, 100),
-               (61, 97, 301), (200, 33, 530), (5, 2100, 3), (40, 8, 300)]
+               (61, 97, 301), (200, 33, 530), (5, 2100, 3), (40, 8, 300), (3, 5, 4500)]
 
 
 def operands(rng, M, N, K, transA, transB, dtype):
