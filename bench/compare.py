@@ -53,6 +53,10 @@ CONFIGS = {c.name: c for c in [
 ]}
 CONTENDERS = ["fastmlp", "scikit-learn", "pytorch", "numpy", "products"]
 ALPHA = 1e-4
+# Seconds of rest before each timed epoch: a BLAS thread pool keeps its threads spinning
+# for a while after its last call (OpenBLAS: about 0.1 s), and the next contender would
+# otherwise start on cores that the previous one still occupies.
+SETTLE = 0.25
 
 
 # ---- data -------------------------------------------------------------------------------
@@ -355,6 +359,7 @@ def run(configs, contenders, repeats, warmup):
             for rep in range(warmup + repeats):
                 # rotate the order so that no contender always runs right after another
                 for w in active[rep % len(active):] + active[:rep % len(active)]:
+                    time.sleep(SETTLE)
                     _, seconds = w.ask("run")
                     if rep >= warmup:
                         times[w.name].append(seconds)
