@@ -98,10 +98,12 @@ def random_net(rng, sizes, dtype):
 
 # ---- GEMM ---------------------------------------------------------------------------
 
-# (40, 8, 300): one column of tiles and two K blocks, where A^T is read in place;
-# (3, 5, 4500): a product that packs nothing, over two of its longer K blocks
+# K blocks are 1024 (float) and 512 (double) long: (30, 70, 1100) spans two of them;
+# (40, 8, 1100) has one column of tiles, where A^T is read in place, and two K blocks;
+# (3, 5, 4500) packs nothing, and spans two of its longer K blocks.
 GEMM_SHAPES = [(1, 1, 1), (1, 17, 5), (7, 3, 13), (13, 31, 29), (37, 65, 100),
-               (61, 97, 301), (200, 33, 530), (5, 2100, 3), (40, 8, 300), (3, 5, 4500)]
+               (61, 97, 301), (200, 33, 530), (5, 2100, 3), (30, 70, 1100), (40, 8, 1100),
+               (3, 5, 4500)]
 
 
 def operands(rng, M, N, K, transA, transB, dtype):
@@ -291,7 +293,7 @@ def test_loss_and_grad_matches_backprop(hidden, dtype):
     ([8, 10, 3], 30, 100),     # one batch smaller than batch_size
     ([40, 70, 3], 50, 16),     # W1 has several tiles, some partial; W2 rows are short
     ([12, 30, 3], 40, 10),     # the notes' shape: W1 rows between one and two vectors
-    ([20, 33, 2], 600, 300),   # a batch longer than one K block of the GEMM
+    ([20, 33, 2], 2400, 1200),  # a batch longer than one K block of the GEMM (1024)
 ])
 def test_epoch_train_matches_minibatch_reference(sizes, n, batch_size, solver, dtype):
     """Shuffled mini-batches, each followed by scikit-learn's optimiser step on the
