@@ -50,6 +50,15 @@ int fm_omp_thread(void)
 #endif
 }
 
+int fm_omp_team(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* ---- per-thread packing buffers ---------------------------------------------------- */
 typedef struct { void *ptr; size_t size; } fm_buf;
 static pthread_key_t fm_buf_key;

@@ -61,6 +61,8 @@ void fm_limit_threads(int n);
 /* A monotonic clock in seconds. */
 double fm_seconds(void);
 int fm_omp_thread(void);
+/* The number of threads in the current team (1 outside a parallel region). */
+int fm_omp_team(void);
 /* A buffer of at least 'bytes' owned by the calling thread, reused across calls and
  * freed when the thread exits; NULL when out of memory. */
 void *fm_thread_buffer(size_t bytes);

@@ -346,6 +346,8 @@ def run_work(dtype):
     rng = np.random.default_rng(7)
     A, B, _ = operands(rng, 300, 260, 700, 0, 0, dtype)
     C = _kernels.gemm(A, B, np.empty((300, 260), dtype), bias=np.ones(260, dtype), act=3)
+    # few columns of tiles: more threads than those split the rows as well
+    Cn = _kernels.gemm(A, np.ascontiguousarray(B[:, :40]), np.empty((300, 40), dtype))
     Ct = _kernels.gemm(B, A, np.empty((260, 300), dtype), transA=True, transB=True)
     coefs, intercepts = random_net(rng, [700, 400, 10], dtype)  # 280,000 weights:
     # above the size from which the update runs in parallel
@@ -355,17 +357,18 @@ def run_work(dtype):
     idx = rng.permutation(1000).astype(np.int64)
     _engine.train_epoch(coefs, intercepts, spec, X, Y, None, idx, 256, opt, alpha=1e-4)
     P = _engine.forward(coefs, intercepts, spec, X)
-    return [C, Ct, P] + coefs + intercepts
+    return [C, Cn, Ct, P] + coefs + intercepts
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bit_identical_across_thread_counts(dtype):
     results = []
-    for threads in (1, 2):
+    for threads in (1, 2, 5, 12):  # 5 and 12: grids of 2 x 2 and 2 x 6 (float)
         with threadpool_limits(limits=threads, user_api="openmp"):
             results.append(run_work(dtype))
-    for one, two in zip(*results):
-        np.testing.assert_array_equal(one, two)
+    for one, *more in zip(*results):
+        for other in more:
+            np.testing.assert_array_equal(one, other)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
