@@ -124,6 +124,12 @@ class FastMLP:
         from fastmlp import _engine
         self.engine = _engine
         self.coefs, self.intercepts = init_weights(sizes, X.dtype)
+        # on cache lines, as the estimators hand them to the kernels (bench/ab.py may
+        # run a revision older than _engine.aligned)
+        align = getattr(_engine, "aligned", None)
+        if align:
+            self.coefs = [align(c) for c in self.coefs]
+            self.intercepts = [align(b) for b in self.intercepts]
         out = "logistic" if sizes[-1] == 1 else "softmax"
         self.spec = _engine.Spec(cfg.activation, out, "log_loss")
         self.X = _engine.kernel_X(X, X.dtype)

@@ -308,3 +308,58 @@ def test_verbose_prints_what_sklearn_prints(params, data, capsys):
     ours = capsys.readouterr().out
     assert re.match(r"Iteration 1, loss = \d+\.\d{8}\n", ours)
     assert ours == theirs
+
+
+# ---- the arrays training writes start on cache lines ------------------------------------
+
+def off_line(a):
+    """A copy of a whose data starts 4 bytes past a 64-byte cache line."""
+    buf = np.empty(a.nbytes + 128, dtype=np.uint8)
+    start = -buf.ctypes.data % 64 + 4
+    out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@quiet
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_trained_weights_and_moments_start_on_cache_lines(data, solver):
+    # The threads of an epoch split each weight matrix and its moments by columns at
+    # multiples of 128 bytes; on an array off a cache line, each row's middle line
+    # would be written by both cores.
+    X, y = data
+    clf = MLPClassifier((40,), solver=solver, max_iter=2, random_state=0).fit(
+        X.astype(np.float32), y)
+    opt = clf._optimizer
+    for a in clf.coefs_ + clf.intercepts_ + opt.m + opt.v:
+        assert a.ctypes.data % 64 == 0
+    net = fastmlp.Network([8, 40, 3], epochs=1, random_state=0).fit(X, y)
+    for a in net.coefs_ + net.intercepts_ + net._optimizer.m:
+        assert a.ctypes.data % 64 == 0
+
+
+@quiet
+def test_weights_off_cache_lines_train_as_aligned_ones(data):
+    X, y = data
+    a = MLPClassifier((40,), max_iter=3, random_state=0).fit(X, y)
+    b = pickle.loads(pickle.dumps(a))
+    b.coefs_ = [off_line(c) for c in b.coefs_]
+    b._optimizer.m = [off_line(m) for m in b._optimizer.m]
+    b._optimizer.v = [off_line(v) for v in b._optimizer.v]
+    for est in (a, b):
+        est.partial_fit(X, y)
+    for ca, cb in zip(a.coefs_ + a._optimizer.m, b.coefs_ + b._optimizer.m):
+        np.testing.assert_array_equal(ca, cb)
+        assert cb.ctypes.data % 64 == 0  # replaced by an aligned copy, once
+
+
+def test_aligned_copies_only_arrays_off_a_cache_line():
+    from fastmlp import _engine
+    a = _engine.aligned_empty((5, 7), np.float32)
+    a[...] = np.arange(35).reshape(5, 7)
+    assert _engine.aligned(a) is a  # trained in place
+    b = off_line(a)
+    c = _engine.aligned(b)
+    assert c is not b and c.ctypes.data % 64 == 0 and c.flags.c_contiguous
+    np.testing.assert_array_equal(c, a)
+    assert not _engine.aligned_zeros_like(b).any()

@@ -126,6 +126,39 @@ def take_rows(X, rows):
     return np.ascontiguousarray(X[rows])
 
 
+# ---- parameter arrays ----------------------------------------------------------------
+# The threads of a training epoch split each weight matrix, and its optimiser moments,
+# by columns at multiples of 32 floats (128 bytes). On arrays that start on a 64-byte
+# cache line the two halves of a row share no line; on arrays that start elsewhere
+# (NumPy promises 16 bytes) each row's boundary line bounces between the cores, and
+# every vector load and store of the step spans two lines.
+CACHE_LINE = 64
+
+
+def aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous array whose data starts on a cache line."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(nbytes + CACHE_LINE, dtype=np.uint8)
+    start = -buf.ctypes.data % CACHE_LINE
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_zeros_like(a):
+    out = aligned_empty(a.shape, a.dtype)
+    out[...] = 0
+    return out
+
+
+def aligned(a):
+    """a itself when it is C-contiguous and starts on a cache line, else such a copy."""
+    if a.flags.c_contiguous and a.flags.writeable and a.ctypes.data % CACHE_LINE == 0:
+        return a
+    out = aligned_empty(a.shape, a.dtype)
+    out[...] = a
+    return out
+
+
 # ---- optimisers ----------------------------------------------------------------------
 
 class SGDState:
@@ -143,7 +176,7 @@ class SGDState:
         self.nesterov = nesterov
         self.power_t = power_t
         self.t = 0
-        self.m = [np.zeros_like(p) for p in params]
+        self.m = [aligned_zeros_like(p) for p in params]
         self.v = []
 
     def iteration_ends(self, time_step):
@@ -194,8 +227,8 @@ class AdamState(SGDState):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
+        self.m = [aligned_zeros_like(p) for p in params]
+        self.v = [aligned_zeros_like(p) for p in params]
 
     def iteration_ends(self, time_step):
         pass
@@ -242,6 +275,9 @@ def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, o
     (KeyboardInterrupt), the parameters and the optimiser state are put back as they were
     before the epoch and Diverged (or the interrupt) is raised."""
     params = coefs + intercepts
+    # the moments are the optimiser's own (a model unpickled here may hold them anywhere)
+    optimizer.m[:] = [aligned(a) for a in optimizer.m]
+    optimizer.v[:] = [aligned(a) for a in optimizer.v]
     saved = [p.copy() for p in params]
     saved_opt = optimizer.state()
 

@@ -77,14 +77,14 @@ class _FastMLPMixin:
         return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
 
     def _kernel_params(self, dtype, writable=False):
-        """coefs_ and intercepts_ as C-contiguous arrays of dtype, writable when the
-        kernels are to train them; no copy when they already are, so that training
-        updates the fitted arrays in place."""
-        requirements = ["C", "W"] if writable else ["C"]
-        return (
-            [np.require(c, dtype, requirements) for c in self.coefs_],
-            [np.require(b, dtype, requirements) for b in self.intercepts_],
-        )
+        """coefs_ and intercepts_ as C-contiguous arrays of dtype; when the kernels are
+        to train them, writable and starting on a cache line (see _engine.aligned). No
+        copy when they already are, so that training updates the fitted arrays in place."""
+        if writable:
+            return ([_engine.aligned(np.asarray(c, dtype)) for c in self.coefs_],
+                    [_engine.aligned(np.asarray(b, dtype)) for b in self.intercepts_])
+        return ([np.require(c, dtype, ["C"]) for c in self.coefs_],
+                [np.require(b, dtype, ["C"]) for b in self.intercepts_])
 
     # ---- forward -------------------------------------------------------------------
 

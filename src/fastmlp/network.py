@@ -466,7 +466,8 @@ class Network(BaseEstimator):
 
     def _train(self, X, Y, sample_weight, epochs):
         coefs, intercepts = self._kernel_weights()
-        self.coefs_[:], self.intercepts_[:] = coefs, intercepts
+        self.coefs_[:] = [_engine.aligned(c) for c in coefs]
+        self.intercepts_[:] = [_engine.aligned(b) for b in intercepts]
         if getattr(self, "_optimizer", None) is None:
             self._optimizer = self._new_optimizer()
         if not hasattr(self, "_random_state"):
