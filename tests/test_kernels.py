@@ -100,10 +100,12 @@ def random_net(rng, sizes, dtype):
 
 # K blocks are 1024 (float) and 512 (double) long: (30, 70, 1100) spans two of them;
 # (40, 8, 1100) has one column of tiles, where A^T is read in place, and two K blocks;
-# (3, 5, 4500) packs nothing, and spans two of its longer K blocks.
+# (3, 5, 4500) packs nothing, and spans two of its longer K blocks. Rows of A are read
+# in place unless their stride is a multiple of 4 KiB: (50, 40, 256) reads them in place,
+# (60, 20, 1024) packs them (float: 1 and 4 KiB strides; double: 2 and 8 KiB).
 GEMM_SHAPES = [(1, 1, 1), (1, 17, 5), (7, 3, 13), (13, 31, 29), (37, 65, 100),
                (61, 97, 301), (200, 33, 530), (5, 2100, 3), (30, 70, 1100), (40, 8, 1100),
-               (3, 5, 4500)]
+               (3, 5, 4500), (50, 40, 256), (60, 20, 1024)]
 
 
 def operands(rng, M, N, K, transA, transB, dtype):
