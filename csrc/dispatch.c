@@ -1,5 +1,7 @@
 /* dispatch.c - picks the instruction set at run time and forwards the public entry points
- * of fastmlp.h to it; the reference GEMM; the per-thread packing buffers. */
+ * of fastmlp.h to it; the reference GEMM; the per-thread packing buffers; the kernels'
+ * allocator (with a test hook that makes allocations fail); fork safety. */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, pthread_atfork */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,10 +12,27 @@
 #include <omp.h>
 #endif
 
+/* ---- fork safety ---------------------------------------------------------------------
+ * GNU libgomp keeps its worker threads in a pool that a child made by fork() does not
+ * inherit, while its bookkeeping says they exist: the child's first parallel region of
+ * more than one thread waits for them forever. A child therefore runs every kernel on
+ * its calling thread (the results are the same bit for bit: work is never split over a
+ * sum). */
+static volatile int fm_forked = 0;
+
+static void fm_after_fork_in_child(void) { fm_forked = 1; }
+
+__attribute__((constructor)) static void fm_register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, fm_after_fork_in_child);
+}
+
+int fm_in_forked_child(void) { return fm_forked; }
+
 int fm_omp_max_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return fm_forked ? 1 : omp_get_max_threads();
 #else
     return 1;
 #endif
@@ -33,7 +52,7 @@ void fm_limit_threads(int n) { fm_thread_limit = n; }
 int fm_omp_threads(void)
 {
 #ifdef _OPENMP
-    if (omp_in_parallel()) return 1;
+    if (fm_forked || omp_in_parallel()) return 1;
     const int n = omp_get_max_threads();
     return fm_thread_limit > 0 && fm_thread_limit < n ? fm_thread_limit : n;
 #else
@@ -57,6 +76,37 @@ int fm_omp_team(void)
 #else
     return 1;
 #endif
+}
+
+/* ---- allocation ---------------------------------------------------------------------- */
+/* Test hook: with a count c >= 0 set, the next c allocations succeed and every later one
+ * fails, until the count is set back to -1 (so that every failure path can be tried). */
+static fm_int fm_alloc_budget = -1;
+
+void fm_fail_allocations_after(fm_int count) { __atomic_store_n(&fm_alloc_budget, count, __ATOMIC_SEQ_CST); }
+
+static int fm_alloc_allowed(void)
+{
+    fm_int b = __atomic_load_n(&fm_alloc_budget, __ATOMIC_SEQ_CST);
+    while (b >= 0) {
+        if (b == 0) return 0;
+        if (__atomic_compare_exchange_n(&fm_alloc_budget, &b, b - 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return 1;
+    }
+    return 1;
+}
+
+void *fm_malloc(size_t bytes)
+{
+    return fm_alloc_allowed() ? malloc(bytes ? bytes : 1) : NULL;
+}
+
+void *fm_malloc_aligned(size_t bytes)
+{
+    void *p = NULL;
+    if (!fm_alloc_allowed() || posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    return p;
 }
 
 /* ---- per-thread packing buffers ---------------------------------------------------- */
@@ -84,7 +134,7 @@ void *fm_thread_buffer(size_t bytes)
     }
     if (b->size < bytes) {
         free(b->ptr);
-        b->ptr = malloc(bytes);
+        b->ptr = fm_malloc_aligned(bytes);
         b->size = b->ptr ? bytes : 0;
     }
     return b->ptr;
@@ -113,53 +163,64 @@ static const fm_table *const fm_tables[] = {
 };
 #define FM_N_TABLES (sizeof(fm_tables) / sizeof(fm_tables[0]))
 
+/* Read and written by any thread (a kernel call may race with set_isa): atomically. */
 static const fm_table *fm_current = NULL;
+
+static const fm_table *fm_find(const char *name)
+{
+    for (size_t i = 0; i < FM_N_TABLES; i++)
+        if (strcmp(fm_tables[i]->name, name) == 0 && fm_supported(fm_tables[i]))
+            return fm_tables[i];
+    return NULL;
+}
 
 int fm_set_isa(const char *name)
 {
-    for (size_t i = 0; i < FM_N_TABLES; i++) {
-        if (strcmp(fm_tables[i]->name, name) == 0 && fm_supported(fm_tables[i])) {
-            fm_current = fm_tables[i];
-            return 0;
-        }
-    }
-    return -1;
+    const fm_table *t = fm_find(name);
+    if (!t) return -1;
+    __atomic_store_n(&fm_current, t, __ATOMIC_RELEASE);
+    return 0;
 }
 
 const fm_table *fm_active(void)
 {
-    if (fm_current) return fm_current;
+    const fm_table *t = __atomic_load_n(&fm_current, __ATOMIC_ACQUIRE);
+    if (t) return t;
     const char *forced = getenv("FASTMLP_ISA");
-    if (!(forced && *forced && fm_set_isa(forced) == 0)) {
-        for (size_t i = 0; i < FM_N_TABLES; i++)
-            if (fm_supported(fm_tables[i])) { fm_current = fm_tables[i]; break; }
-    }
-    return fm_current;
+    t = forced && *forced ? fm_find(forced) : NULL;
+    for (size_t i = 0; !t && i < FM_N_TABLES; i++)
+        if (fm_supported(fm_tables[i])) t = fm_tables[i];
+    /* the first choice stands when two threads make it at once (they choose the same) */
+    const fm_table *expected = NULL;
+    if (!__atomic_compare_exchange_n(&fm_current, &expected, t, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        t = expected;
+    return t;
 }
 
 const char *fm_isa(void) { return fm_active()->name; }
 
 /* ---- the public entry points -------------------------------------------------------- */
 #define FM_FORWARD(real, sfx)                                                              \
-    void fm_gemm_##sfx(int tA, int tB, fm_int M, fm_int N, fm_int K, const real *A,        \
-                       fm_int lda, const real *B, fm_int ldb, real beta, real *C,          \
-                       fm_int ldc, const real *bias, int act, double slope,                \
-                       const real *dsrc)                                                   \
+    int fm_gemm_##sfx(int tA, int tB, fm_int M, fm_int N, fm_int K, const real *A,         \
+                      fm_int lda, const real *B, fm_int ldb, real beta, real *C,           \
+                      fm_int ldc, const real *bias, int act, double slope,                 \
+                      const real *dsrc)                                                    \
     {                                                                                      \
-        fm_active()->fm_gemm_##sfx(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias,    \
+        return fm_active()->fm_gemm_##sfx(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias,    \
                                    act, slope, dsrc);                                      \
     }                                                                                      \
-    void fm_dense_forward_##sfx(real *out, const real *inp, const real *W,                \
-                                const real *bias, fm_int B, fm_int I, fm_int O, int act,   \
-                                double slope)                                              \
+    int fm_dense_forward_##sfx(real *out, const real *inp, const real *W,                 \
+                               const real *bias, fm_int B, fm_int I, fm_int O, int act,    \
+                               double slope)                                               \
     {                                                                                      \
-        fm_active()->fm_dense_forward_##sfx(out, inp, W, bias, B, I, O, act, slope);       \
+        return fm_active()->fm_dense_forward_##sfx(out, inp, W, bias, B, I, O, act, slope);       \
     }                                                                                      \
-    void fm_dense_backward_##sfx(real *dinp, real *dW, real *db, const real *dout,        \
-                                 const real *inp, const real *W, fm_int B, fm_int I,       \
-                                 fm_int O, int inp_act, double slope)                      \
+    int fm_dense_backward_##sfx(real *dinp, real *dW, real *db, const real *dout,         \
+                                const real *inp, const real *W, fm_int B, fm_int I,        \
+                                fm_int O, int inp_act, double slope)                       \
     {                                                                                      \
-        fm_active()->fm_dense_backward_##sfx(dinp, dW, db, dout, inp, W, B, I, O, inp_act, \
+        return fm_active()->fm_dense_backward_##sfx(dinp, dW, db, dout, inp, W, B, I, O, inp_act, \
                                              slope);                                       \
     }                                                                                      \
     double fm_loss_grad_##sfx(real *delta, const real *a, const real *y, const real *sw,  \
@@ -183,17 +244,18 @@ const char *fm_isa(void) { return fm_active()->name; }
     }                                                                                      \
     int fm_epoch_train_##sfx(const fm_net *net, fm_optim *opt, const fm_data *data,       \
                              const fm_int *idx, fm_int batch_size, double loss_scale,      \
-                             double *loss_out, fm_int *batches_done, fm_stop_fn stop,      \
+                             double *loss_out, fm_int *rows_done, fm_stop_fn stop,         \
                              void *stop_ctx)                                               \
     {                                                                                      \
         return fm_active()->fm_epoch_train_##sfx(net, opt, data, idx, batch_size,          \
-                                                 loss_scale, loss_out, batches_done, stop, \
+                                                 loss_scale, loss_out, rows_done, stop,    \
                                                  stop_ctx);                                \
     }                                                                                      \
-    double fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,   \
-                                  double loss_scale, void **gW, void **gb)                 \
+    int fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,      \
+                               double loss_scale, void **gW, void **gb, double *loss_out)  \
     {                                                                                      \
-        return fm_active()->fm_loss_and_grad_##sfx(net, data, alpha, loss_scale, gW, gb);  \
+        return fm_active()->fm_loss_and_grad_##sfx(net, data, alpha, loss_scale, gW, gb,   \
+                                                   loss_out);                              \
     }                                                                                      \
     int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out)           \
     {                                                                                      \

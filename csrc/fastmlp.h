@@ -61,7 +61,8 @@ enum fm_status {
     FM_OK = 0,
     FM_NONFINITE = 1,    /* a batch loss was NaN or inf: stopped before updating with it */
     FM_INTERRUPTED = 2,  /* the stop callback asked to stop (Ctrl-C) */
-    FM_NOMEM = 3         /* a workspace allocation failed */
+    FM_NOMEM = 3,        /* a workspace allocation failed */
+    FM_ZERO_WEIGHT = 4   /* the sample weights of all rows sum to zero (loss and gradient) */
 };
 
 /* A network of L dense layers. W[l] is (sizes[l], sizes[l+1]), b[l] is (sizes[l+1]).
@@ -110,13 +111,20 @@ typedef int (*fm_stop_fn)(void *ctx);
 const char *fm_isa(void);
 /* Force an instruction set by name; returns 0 on success, -1 when unknown or unsupported. */
 int fm_set_isa(const char *name);
+/* Testing hook: after 'count' more allocations every allocation of the kernels fails (as
+ * when out of memory) until called with -1. */
+void fm_fail_allocations_after(fm_int count);
+/* 1 in a child made by fork() (its kernels then run on one thread), else 0. */
+int fm_in_forked_child(void);
 
 #define FM_DECLARE(real, sfx)                                                              \
     /* C[M,N] = beta*C + op(A) op(B), then the epilogue:                                   \
      *   bias (N) added and act applied (forward), or, when dact_src is given,             \
      *   C *= act'(dact_src) elementwise (dact_src is (M,N) with leading dim ldc).         \
-     * A is (M,K) or, when transA, (K,M) with leading dim lda; B likewise (K,N)/(N,K). */  \
-    void fm_gemm_##sfx(int transA, int transB, fm_int M, fm_int N, fm_int K,              \
+     * A is (M,K) or, when transA, (K,M) with leading dim lda; B likewise (K,N)/(N,K).     \
+     * Returns FM_OK, or FM_NOMEM when a packing buffer could not be allocated (C is then  \
+     * incomplete). The layer kernels below return the same codes. */                    \
+    int fm_gemm_##sfx(int transA, int transB, fm_int M, fm_int N, fm_int K,              \
                        const real *A, fm_int lda, const real *B, fm_int ldb, real beta,    \
                        real *C, fm_int ldc, const real *bias, int act, double slope,       \
                        const real *dact_src);                                              \
@@ -124,13 +132,13 @@ int fm_set_isa(const char *name);
                            const real *A, fm_int lda, const real *B, fm_int ldb,           \
                            real beta, real *C, fm_int ldc);                                \
     /* out (B,O) = act(inp (B,I) . W (I,O) + bias (O)) */                                  \
-    void fm_dense_forward_##sfx(real *out, const real *inp, const real *W,                \
+    int fm_dense_forward_##sfx(real *out, const real *inp, const real *W,                \
                                 const real *bias, fm_int B, fm_int I, fm_int O, int act,   \
                                 double slope);                                             \
     /* dW (I,O) = inp^T . dout ; db (O) = column sums of dout ;                            \
      * dinp (B,I) = (dout . W^T) * act'(inp) when dinp != NULL (inp holds the previous     \
      * layer's activations, from which act' is computed). */                              \
-    void fm_dense_backward_##sfx(real *dinp, real *dW, real *db, const real *dout,        \
+    int fm_dense_backward_##sfx(real *dinp, real *dW, real *db, const real *dout,        \
                                  const real *inp, const real *W, fm_int B, fm_int I,       \
                                  fm_int O, int inp_act, double slope);                     \
     /* delta (B,O) = dC/dz of the output layer (per row, unscaled, times sw when given);   \
@@ -149,17 +157,22 @@ int fm_set_isa(const char *name);
                               double beta2, double eps);                                   \
     /* One epoch of mini-batch training over the rows idx[0..n) (or 0..n when idx is NULL),\
      * batches of batch_size. *loss_out = sum over batches of (batch loss * batch rows),   \
-     * the batch loss being scale*data/S + alpha/2 * sum ||W||^2 / S.                      \
+     * the batch loss being scale*data/S + alpha/2 * sum ||W||^2 / S; *rows_done = the     \
+     * rows of those batches. A batch whose sample weights sum to zero carries no          \
+     * gradient (S = 0) and is skipped: no step, no loss. idx must hold indices in [0, n).  \
      * The GIL may be released around it; stop is polled once per batch. */                \
     int fm_epoch_train_##sfx(const fm_net *net, fm_optim *opt, const fm_data *data,       \
                              const fm_int *idx, fm_int batch_size, double loss_scale,      \
-                             double *loss_out, fm_int *batches_done, fm_stop_fn stop,      \
+                             double *loss_out, fm_int *rows_done, fm_stop_fn stop,         \
                              void *stop_ctx);                                              \
-    /* Loss and gradient of the whole data set (one batch of all n rows), for L-BFGS and   \
-     * gradient checks: gW[l], gb[l] are filled; returns the loss, NaN on no memory. */    \
-    double fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,   \
-                                  double loss_scale, void **gW, void **gb);                \
-    /* out (n, O) = the network's output on the rows of data (predict). */                \
+    /* Loss (*loss_out) and gradient of the whole data set, as one batch of all n rows,   \
+     * for L-BFGS and gradient checks: gW[l], gb[l] are filled. The rows are taken in      \
+     * chunks (the workspace does not grow with n), the sums kept in the order of one      \
+     * batch. Returns FM_OK, FM_NOMEM or FM_ZERO_WEIGHT. */                                 \
+    int fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,      \
+                               double loss_scale, void **gW, void **gb, double *loss_out); \
+    /* out (n, O) = the network's output on the rows of data (predict); FM_OK or FM_NOMEM.\
+     * The workspace holds a chunk of rows per thread, whatever n. */                      \
     int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out);
 
 FM_DECLARE(float, f32)

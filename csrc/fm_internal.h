@@ -63,8 +63,12 @@ double fm_seconds(void);
 int fm_omp_thread(void);
 /* The number of threads in the current team (1 outside a parallel region). */
 int fm_omp_team(void);
-/* A buffer of at least 'bytes' owned by the calling thread, reused across calls and
- * freed when the thread exits; NULL when out of memory. */
+/* A buffer of at least 'bytes', starting on a 64-byte line, owned by the calling thread,
+ * reused across calls and freed when the thread exits; NULL when out of memory. */
 void *fm_thread_buffer(size_t bytes);
+/* The kernels' allocations (freed with free()); NULL when out of memory, or when the
+ * test hook fm_fail_allocations_after says so. fm_malloc_aligned starts on 64 bytes. */
+void *fm_malloc(size_t bytes);
+void *fm_malloc_aligned(size_t bytes);
 
 #endif

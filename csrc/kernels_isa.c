@@ -23,7 +23,6 @@
 #define FM_EPS_R FLT_EPSILON
 #define FM_MIN_R FLT_MIN
 #define FM_IREAL int32_t
-#define FM_IREAL int32_t
 #define FM_VEXP 1 /* exp, logistic and tanh vectorised in float32 lanes */
 #include "kernels.inc"
 #undef REAL
@@ -34,7 +33,6 @@
 #undef FM_EPS_R
 #undef FM_MIN_R
 #undef FM_IREAL
-#undef FM_IREAL
 #undef FM_VEXP
 
 #define REAL double
@@ -44,7 +42,6 @@
 #define FM_SQRT_R sqrt
 #define FM_EPS_R DBL_EPSILON
 #define FM_MIN_R DBL_MIN
-#define FM_IREAL int64_t
 #define FM_IREAL int64_t
 #define FM_VEXP 0 /* float64 keeps the C library's exp and tanh */
 #include "kernels.inc"

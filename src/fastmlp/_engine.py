@@ -59,7 +59,6 @@ LOSSES = {
 }
 SOLVERS = {"sgd": _kernels.SOLVER_CODES["sgd"], "adam": _kernels.SOLVER_CODES["adam"]}
 
-STATUS_OK = _kernels.STATUS_OK
 STATUS_NONFINITE = _kernels.STATUS_NONFINITE
 
 
@@ -102,6 +101,9 @@ def kernel_X(X, dtype):
     of the right dtype and layout is used in place."""
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=dtype)
+        if X.nnz and (X.indices.min() < 0 or X.indices.max() >= X.shape[1]):
+            raise ValueError("the sparse matrix has column indices outside "
+                             f"[0, {X.shape[1]}): it is corrupt")
         if not X.has_canonical_format:  # summing duplicates in place would edit the caller's matrix
             X = X.copy()
             X.sum_duplicates()
@@ -111,19 +113,11 @@ def kernel_X(X, dtype):
             np.ascontiguousarray(X.indptr, dtype=np.int64),
             X.shape,
         )
-    return np.ascontiguousarray(X, dtype=dtype)
+    return np.require(X, dtype, ["C", "A"])
 
 
 def n_rows(X):
     return X[3][0] if isinstance(X, tuple) else X.shape[0]
-
-
-def take_rows(X, rows):
-    """The rows of a prepared X (dense or CSR tuple) at the given indices."""
-    if isinstance(X, tuple):
-        m = sp.csr_matrix((X[0], X[1], X[2]), shape=X[3])[rows]
-        return kernel_X(m, X[0].dtype)
-    return np.ascontiguousarray(X[rows])
 
 
 # ---- parameter arrays ----------------------------------------------------------------
@@ -157,6 +151,33 @@ def aligned(a):
     out = aligned_empty(a.shape, a.dtype)
     out[...] = a
     return out
+
+
+def check_weights(coefs, intercepts, dtype, widths=None):
+    """coefs and intercepts as lists of C-contiguous writeable arrays of dtype (copies
+    only where needed), or a ValueError when they do not chain into a network, do not
+    have the layer widths `widths` (input first) when given, or hold NaN or inf."""
+    if len(coefs) == 0 or len(coefs) != len(intercepts):
+        raise ValueError(f"a network needs one intercept vector per weight matrix, at least "
+                         f"one; got {len(coefs)} coefs and {len(intercepts)} intercepts")
+    coefs = [np.require(c, dtype, ["C", "A", "W"]) for c in coefs]
+    intercepts = [np.require(b, dtype, ["C", "A", "W"]) for b in intercepts]
+    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+        if W.ndim != 2 or b.shape != (W.shape[1],) or 0 in W.shape:
+            raise ValueError(f"layer {layer}: coefs must be (n_in, n_out) and intercepts "
+                             f"(n_out,); got {W.shape} and {b.shape}")
+        if layer and W.shape[0] != coefs[layer - 1].shape[1]:
+            raise ValueError(f"layer {layer} takes {W.shape[0]} inputs but layer "
+                             f"{layer - 1} has {coefs[layer - 1].shape[1]} outputs")
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"layer {layer}: the weights contain NaN or inf")
+    if widths is not None:
+        have = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+        if have != list(widths):
+            raise ValueError(f"coefs_ and intercepts_ have the layer widths {have}, but the "
+                             f"model's are {list(widths)} (input, hidden layers, output); "
+                             f"fit it afresh to change its shape")
+    return coefs, intercepts
 
 
 # ---- optimisers ----------------------------------------------------------------------
@@ -202,6 +223,14 @@ class SGDState:
     def kernel_args(self):
         return dict(solver=self.solver, lr=self.learning_rate, momentum=self.momentum,
                     nesterov=bool(self.nesterov), beta1=0.0, beta2=0.0, eps=0.0)
+
+    def fits(self, params):
+        """True when the state has one moment per parameter array, of its shape and dtype
+        (a model whose weights were replaced by others of another shape has not)."""
+        return all(
+            len(moments) == len(params)
+            and all(a.shape == p.shape and a.dtype == p.dtype for a, p in zip(moments, params))
+            for moments in ([self.m, self.v] if self.v else [self.m]))
 
     def state(self):
         return [a.copy() for a in self.m], [a.copy() for a in self.v], self.t
@@ -271,10 +300,14 @@ class Diverged(ArithmeticError):
 def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, optimizer,
                 alpha=0.0, loss_scale=1.0):
     """One epoch in the C kernels, all or nothing: returns the mean batch loss over the
-    epoch's rows. If the loss or a weight turns non-finite, or the epoch is interrupted
-    (KeyboardInterrupt), the parameters and the optimiser state are put back as they were
-    before the epoch and Diverged (or the interrupt) is raised."""
+    epoch's rows (a mini-batch whose sample weights sum to zero has no gradient and is
+    skipped, its rows left out of the mean). If the loss or a weight turns non-finite, or
+    the epoch is interrupted (KeyboardInterrupt) or runs out of memory, the parameters and
+    the optimiser state are put back as they were before the epoch and Diverged (or the
+    exception) is raised. The optimiser state must fit the parameters (optimizer.fits)."""
     params = coefs + intercepts
+    if not optimizer.fits(params):
+        raise ValueError("the optimiser's state does not fit the parameters")
     # the moments are the optimiser's own (a model unpickled here may hold them anywhere)
     optimizer.m[:] = [aligned(a) for a in optimizer.m]
     optimizer.v[:] = [aligned(a) for a in optimizer.v]
@@ -287,7 +320,7 @@ def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, o
         optimizer.restore(saved_opt)
 
     try:
-        status, loss_sum, _, t = _kernels.epoch_train(
+        status, loss_sum, rows, t = _kernels.epoch_train(
             coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,
             sample_weight, idx, int(batch_size), loss_scale, t=optimizer.t, alpha=alpha,
             m=optimizer.m, v=optimizer.v, **optimizer.kernel_args())
@@ -301,4 +334,7 @@ def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, o
             "the loss or the weights became non-finite (NaN or inf); the weights of the "
             "last finite epoch were kept. Lower the learning rate or scale the input."
         )
-    return loss_sum / n_rows(X)
+    if rows == 0:
+        raise ValueError("the sample weights of every mini-batch sum to zero: there is "
+                         "nothing to train on")
+    return loss_sum / rows

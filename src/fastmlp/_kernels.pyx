@@ -1,11 +1,13 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """Thin bindings to the C kernels of csrc/.
 
 The Python layer validates and converts every array before it gets here (dtype,
-C-contiguity, shapes); these functions only map arrays to pointers, pick the float32 or
-float64 kernel by the dtype of the first array, and release the GIL around the C call.
-A wrong dtype or layout still raises ValueError from the buffer protocol, never crashes.
+C-contiguity); these functions map arrays to pointers, pick the float32 or float64
+kernel by the dtype of the first array, and release the GIL around the C call. Every
+shape and index range the C side relies on is checked here first, so that a wrong array
+raises ValueError (and an allocation failure MemoryError), never crashes.
 """
+cimport cython
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 
@@ -43,23 +45,25 @@ cdef extern from "fastmlp.h" nogil:
 
     const char *fm_isa()
     int fm_set_isa(const char *name)
+    void fm_fail_allocations_after(fm_int count)
+    int fm_in_forked_child()
 
-    void fm_gemm_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int, const float *,
+    int fm_gemm_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int, const float *,
                      fm_int, float, float *, fm_int, const float *, int, double, const float *)
-    void fm_gemm_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int, const double *,
+    int fm_gemm_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int, const double *,
                      fm_int, double, double *, fm_int, const double *, int, double,
                      const double *)
     void fm_gemm_ref_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int,
                          const float *, fm_int, float, float *, fm_int)
     void fm_gemm_ref_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int,
                          const double *, fm_int, double, double *, fm_int)
-    void fm_dense_forward_f32(float *, const float *, const float *, const float *, fm_int,
+    int fm_dense_forward_f32(float *, const float *, const float *, const float *, fm_int,
                               fm_int, fm_int, int, double)
-    void fm_dense_forward_f64(double *, const double *, const double *, const double *,
+    int fm_dense_forward_f64(double *, const double *, const double *, const double *,
                               fm_int, fm_int, fm_int, int, double)
-    void fm_dense_backward_f32(float *, float *, float *, const float *, const float *,
+    int fm_dense_backward_f32(float *, float *, float *, const float *, const float *,
                                const float *, fm_int, fm_int, fm_int, int, double)
-    void fm_dense_backward_f64(double *, double *, double *, const double *, const double *,
+    int fm_dense_backward_f64(double *, double *, double *, const double *, const double *,
                                const double *, fm_int, fm_int, fm_int, int, double)
     double fm_loss_grad_f32(float *, const float *, const float *, const float *, fm_int,
                             fm_int, int, int)
@@ -77,10 +81,10 @@ cdef extern from "fastmlp.h" nogil:
                            double, double *, fm_int *, fm_stop_fn, void *)
     int fm_epoch_train_f64(const fm_net *, fm_optim *, const fm_data *, const fm_int *, fm_int,
                            double, double *, fm_int *, fm_stop_fn, void *)
-    double fm_loss_and_grad_f32(const fm_net *, const fm_data *, double, double, void **,
-                                void **)
-    double fm_loss_and_grad_f64(const fm_net *, const fm_data *, double, double, void **,
-                                void **)
+    int fm_loss_and_grad_f32(const fm_net *, const fm_data *, double, double, void **,
+                             void **, double *)
+    int fm_loss_and_grad_f64(const fm_net *, const fm_data *, double, double, void **,
+                             void **, double *)
     int fm_forward_net_f32(const fm_net *, const fm_data *, float *)
     int fm_forward_net_f64(const fm_net *, const fm_data *, double *)
 
@@ -93,7 +97,7 @@ ACT_CODES = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4
 LOSS_CODES = {"squared_error": 0, "absolute_error": 1, "binary_log_loss": 2,
               "categorical_log_loss": 3, "poisson": 4}
 SOLVER_CODES = {"sgd": 0, "adam": 1}
-STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED, STATUS_NOMEM = 0, 1, 2, 3
+STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED, STATUS_NOMEM, STATUS_ZERO_WEIGHT = 0, 1, 2, 3, 4
 
 
 def isa():
@@ -105,6 +109,24 @@ def set_isa(name):
     """Run the kernels on the named instruction set; ValueError if this CPU lacks it."""
     if fm_set_isa(name.encode()) != 0:
         raise ValueError(f"instruction set {name!r} is unknown or not supported by this CPU")
+
+
+def fail_allocations_after(fm_int count):
+    """Testing hook: after `count` more allocations, every allocation of the kernels
+    fails as if memory were exhausted; -1 turns this off."""
+    fm_fail_allocations_after(count)
+
+
+def in_forked_child():
+    """True in a process made by fork() from one that loaded the kernels: the kernels
+    then run on the calling thread only (OpenMP's thread pool did not survive the fork)."""
+    return bool(fm_in_forked_child())
+
+
+cdef int _raise_status(int status, str what) except -1:
+    if status == STATUS_NOMEM:
+        raise MemoryError(f"fastmlp: could not allocate the {what} workspace")
+    return 0
 
 
 # ---- pointers -------------------------------------------------------------------------
@@ -143,6 +165,23 @@ cdef int _check_layout(object a) except -1:
     if not a.flags.c_contiguous:
         # reshape(-1) would then be a temporary copy, freed before the kernel runs
         raise ValueError("kernels take C-contiguous arrays (use np.ascontiguousarray)")
+    if not a.flags.aligned:
+        raise ValueError("kernels take arrays aligned to their element size "
+                         "(use np.require(a, requirements='A'))")
+    return 0
+
+
+cdef int _check_shape(object a, tuple shape, str name) except -1:
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
+    return 0
+
+
+cdef int _check_apart(object out, str name, tuple inputs) except -1:
+    """The kernels write `out` while they read `inputs`: they must not overlap."""
+    for a in inputs:
+        if a is not None and np.may_share_memory(out, a):
+            raise ValueError(f"{name} overlaps an input of the same kernel call")
     return 0
 
 
@@ -165,6 +204,23 @@ cdef const fm_int *_iptr(object a) except NULL:
     return &v[0]
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int _check_indices(object a, fm_int n, str name) except -1:
+    """Every entry of the int64 array a lies in [0, n)."""
+    cdef const int64_t[::1] v = a
+    cdef Py_ssize_t i
+    cdef bint bad = False
+    with nogil:
+        for i in range(v.shape[0]):
+            if v[i] < 0 or v[i] >= n:
+                bad = True
+                break
+    if bad:
+        raise ValueError(f"{name} holds an index outside [0, {n})")
+    return 0
+
+
 cdef class _Net:
     """An fm_net over lists of weight and bias arrays (kept alive by this object)."""
     cdef fm_net net
@@ -181,6 +237,12 @@ cdef class _Net:
             raise ValueError("a network needs as many intercepts as coefs, at least one")
         self.is64 = _is64(coefs[0])
         self.keep = list(coefs) + list(intercepts)
+        for l in range(L):
+            if coefs[l].ndim != 2 or intercepts[l].ndim != 1:
+                raise ValueError(f"layer {l}: coefs must be 2-D and intercepts 1-D, got "
+                                 f"shapes {coefs[l].shape} and {intercepts[l].shape}")
+            if _is64(coefs[l]) != self.is64 or _is64(intercepts[l]) != self.is64:
+                raise TypeError("coefs and intercepts must all have one dtype")
         self.sizes = <fm_int *>malloc((L + 1) * sizeof(fm_int))
         self.W = <void **>malloc(L * sizeof(void *))
         self.b = <void **>malloc(L * sizeof(void *))
@@ -228,17 +290,62 @@ cdef class _Data:
             self.data.indices = _iptr(indices) if indices.size else NULL
             self.data.indptr = _iptr(indptr)
         else:
+            if X.ndim != 2:
+                raise ValueError(f"X must be 2-D, got shape {X.shape}")
             self.data.n, self.data.d = X.shape
             self.data.X = _cptr(X, is64)
-        self.data.n_out = Y.shape[1] if Y is not None else 0
+        # (n, n_out), or refused by check()
+        self.data.n_out = Y.shape[1] if Y is not None and Y.ndim == 2 else 0
         self.data.Y = _opt_cptr(Y, is64)
         self.data.sw = _opt_cptr(sw, is64)
 
+    cdef int check(self, fm_int d, fm_int n_out) except -1:
+        """X has d columns (a valid CSR structure when sparse), Y (when given) is
+        (n, n_out) and the sample weights (n,)."""
+        X, Y, sw = self.keep
+        cdef fm_int n = self.data.n
+        if self.data.d != d:
+            raise ValueError(f"X has {self.data.d} features, but the network's first layer "
+                             f"takes {d}")
+        if isinstance(X, tuple):
+            values, indices, indptr, _ = X
+            _check_shape(indptr, (n + 1,), "CSR indptr")
+            nnz = indptr[n]
+            if indptr[0] != 0 or nnz != values.shape[0] or nnz != indices.shape[0] \
+                    or (n and np.any(indptr[1:] < indptr[:-1])):
+                raise ValueError("the CSR matrix's indptr is not a valid row index")
+            if nnz:
+                _check_indices(indices, d, "the CSR matrix's column indices")
+        if Y is not None:
+            if Y.ndim != 2:
+                raise ValueError(f"targets must be 2-D, got shape {Y.shape}")
+            _check_shape(Y, (n, n_out), "the target matrix")
+        if sw is not None:
+            _check_shape(sw, (n,), "sample_weight")
+        return 0
+
+
+cdef fm_int _interrupt_countdown = -1
+
+
+def interrupt_after_batches(fm_int count):
+    """Testing hook: the epochs that follow run `count` more mini-batches, then stop as
+    Ctrl-C would stop them, with KeyboardInterrupt (once); -1 turns this off."""
+    global _interrupt_countdown
+    _interrupt_countdown = count
+
 
 cdef int _stop_requested(void *ctx) noexcept nogil:
-    """Polled once per mini-batch: runs Python's signal handlers (Ctrl-C) and keeps the
+    """Polled before each mini-batch: runs Python's signal handlers (Ctrl-C) and keeps the
     exception they raise for the caller to re-raise."""
+    global _interrupt_countdown
     with gil:
+        if _interrupt_countdown == 0:
+            _interrupt_countdown = -1
+            (<list>ctx).append(KeyboardInterrupt())
+            return 1
+        if _interrupt_countdown > 0:
+            _interrupt_countdown -= 1
         try:
             PyErr_CheckSignals()
         except BaseException as exc:
@@ -253,11 +360,18 @@ def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=No
          int act=0, double slope=0.0, dact_src=None, bint reference=False):
     """C = beta*C + op(A) op(B), then the epilogue (see fm_gemm in fastmlp.h)."""
     cdef bint is64 = _is64(C)
+    if A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
+        raise ValueError("gemm: A, B and C must be 2-D")
     cdef fm_int M = C.shape[0], N = C.shape[1]
     cdef fm_int K = A.shape[0] if transA else A.shape[1]
     if (A.shape[1] if transA else A.shape[0]) != M or (B.shape[1] if transB else B.shape[0]) != K \
             or (B.shape[0] if transB else B.shape[1]) != N:
         raise ValueError("gemm: shapes do not agree")
+    if (bias is not None and bias.shape != (N,)) or \
+            (dact_src is not None and dact_src.shape != (M, N)):
+        raise ValueError("gemm: bias must be (N,) and dact_src (M, N)")
+    _check_apart(C, "gemm's C", (A, B, bias, dact_src))
+    cdef int status = STATUS_OK
     cdef const void *a = _cptr(A, is64)
     cdef const void *bp = _cptr(B, is64)
     cdef void *c = _ptr(C, is64)
@@ -272,41 +386,55 @@ def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=No
             fm_gemm_ref_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
                             <float>beta, <float *>c, N)
         elif is64:
-            fm_gemm_f64(transA, transB, M, N, K, <const double *>a, lda, <const double *>bp, ldb, beta,
-                        <double *>c, N, <const double *>bi, act, slope, <const double *>ds)
+            status = fm_gemm_f64(transA, transB, M, N, K, <const double *>a, lda, <const double *>bp, ldb,
+                                 beta, <double *>c, N, <const double *>bi, act, slope, <const double *>ds)
         else:
-            fm_gemm_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
-                        <float>beta, <float *>c, N, <const float *>bi, act, slope, <const float *>ds)
+            status = fm_gemm_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
+                                 <float>beta, <float *>c, N, <const float *>bi, act, slope,
+                                 <const float *>ds)
+    _raise_status(status, "GEMM packing")
     return C
 
 
 def dense_forward(out, inp, W, bias, int act, double slope=0.0):
     """out (B,O) = act(inp (B,I) . W (I,O) + bias (O))."""
     cdef bint is64 = _is64(out)
+    if inp.ndim != 2 or W.ndim != 2 or out.ndim != 2 or bias.ndim != 1:
+        raise ValueError("dense_forward: inp, W and out must be 2-D, bias 1-D")
     cdef fm_int B = inp.shape[0], I = inp.shape[1], O = W.shape[1]
     if W.shape[0] != I or out.shape[0] != B or out.shape[1] != O or bias.shape[0] != O:
         raise ValueError("dense_forward: shapes do not agree")
+    _check_apart(out, "dense_forward's out", (inp, W, bias))
+    cdef int status = STATUS_OK
     cdef void *o = _ptr(out, is64)
     cdef const void *x = _cptr(inp, is64)
     cdef const void *w = _cptr(W, is64)
     cdef const void *b = _cptr(bias, is64)
     with nogil:
         if is64:
-            fm_dense_forward_f64(<double *>o, <const double *>x, <const double *>w, <const double *>b, B, I, O,
-                                 act, slope)
+            status = fm_dense_forward_f64(<double *>o, <const double *>x, <const double *>w,
+                                          <const double *>b, B, I, O, act, slope)
         else:
-            fm_dense_forward_f32(<float *>o, <const float *>x, <const float *>w, <const float *>b, B, I, O,
-                                 act, slope)
+            status = fm_dense_forward_f32(<float *>o, <const float *>x, <const float *>w,
+                                          <const float *>b, B, I, O, act, slope)
+    _raise_status(status, "GEMM packing")
     return out
 
 
 def dense_backward(dinp, dW, db, dout, inp, W, int inp_act, double slope=0.0):
     """dW = inp^T dout; db = column sums of dout; dinp = (dout W^T) * act'(inp) unless None."""
     cdef bint is64 = _is64(dW)
+    if inp.ndim != 2 or W.ndim != 2 or dout.ndim != 2:
+        raise ValueError("dense_backward: inp, W and dout must be 2-D")
     cdef fm_int B = inp.shape[0], I = inp.shape[1], O = W.shape[1]
     if W.shape[0] != I or dout.shape[0] != B or dout.shape[1] != O or dW.shape != W.shape \
-            or db.shape[0] != O or (dinp is not None and dinp.shape != inp.shape):
+            or db.shape != (O,) or (dinp is not None and dinp.shape != inp.shape):
         raise ValueError("dense_backward: shapes do not agree")
+    for out, name in ((dinp, "dinp"), (dW, "dW"), (db, "db")):
+        if out is not None:
+            _check_apart(out, f"dense_backward's {name}",
+                         (dout, inp, W) + tuple(o for o in (dinp, dW, db) if o is not out))
+    cdef int status = STATUS_OK
     cdef void *di = _opt_ptr(dinp, is64)
     cdef void *dw = _ptr(dW, is64)
     cdef void *dbp = _ptr(db, is64)
@@ -315,19 +443,25 @@ def dense_backward(dinp, dW, db, dout, inp, W, int inp_act, double slope=0.0):
     cdef const void *w = _cptr(W, is64)
     with nogil:
         if is64:
-            fm_dense_backward_f64(<double *>di, <double *>dw, <double *>dbp, <const double *>do,
-                                  <const double *>x, <const double *>w, B, I, O, inp_act, slope)
+            status = fm_dense_backward_f64(<double *>di, <double *>dw, <double *>dbp,
+                                           <const double *>do, <const double *>x,
+                                           <const double *>w, B, I, O, inp_act, slope)
         else:
-            fm_dense_backward_f32(<float *>di, <float *>dw, <float *>dbp, <const float *>do,
-                                  <const float *>x, <const float *>w, B, I, O, inp_act, slope)
+            status = fm_dense_backward_f32(<float *>di, <float *>dw, <float *>dbp,
+                                           <const float *>do, <const float *>x,
+                                           <const float *>w, B, I, O, inp_act, slope)
+    _raise_status(status, "GEMM packing")
 
 
 def loss_grad(delta, a, y, sw, int out_act, int loss):
     """delta = dC/dz of the output layer (times sw); returns sum_b sw_b * l(y_b, a_b)."""
     cdef bint is64 = _is64(a)
+    if a.ndim != 2:
+        raise ValueError("loss_grad: a must be 2-D")
     cdef fm_int B = a.shape[0], O = a.shape[1]
     if delta.shape != a.shape or y.shape != a.shape or (sw is not None and sw.shape != (B,)):
         raise ValueError("loss_grad: shapes do not agree")
+    _check_apart(delta, "loss_grad's delta", (a, y, sw))
     cdef void *d = _ptr(delta, is64)
     cdef const void *ap = _cptr(a, is64)
     cdef const void *yp = _cptr(y, is64)
@@ -348,6 +482,8 @@ def sgd_update(w, vel, graw, double alpha, double S, double lr, double momentum,
     cdef bint is64 = _is64(w)
     if vel.shape != w.shape or graw.shape != w.shape:
         raise ValueError("sgd_update: shapes do not agree")
+    _check_apart(w, "sgd_update's w", (vel, graw))
+    _check_apart(vel, "sgd_update's velocity", (graw,))
     cdef fm_int P = w.size
     cdef void *wp = _ptr(w, is64)
     cdef void *vp = _ptr(vel, is64)
@@ -366,6 +502,9 @@ def adam_update(w, m, v, graw, double alpha, double S, double lr_t, double beta1
     cdef bint is64 = _is64(w)
     if m.shape != w.shape or v.shape != w.shape or graw.shape != w.shape:
         raise ValueError("adam_update: shapes do not agree")
+    _check_apart(w, "adam_update's w", (m, v, graw))
+    _check_apart(m, "adam_update's m", (v, graw))
+    _check_apart(v, "adam_update's v", (graw,))
     cdef fm_int P = w.size
     cdef void *wp = _ptr(w, is64)
     cdef void *mp = _ptr(m, is64)
@@ -382,8 +521,13 @@ def adam_update(w, m, v, graw, double alpha, double S, double lr_t, double beta1
 
 # ---- whole-network passes ------------------------------------------------------------
 
-cdef void **_ptr_list(list arrays, bint is64) except NULL:
+cdef void **_ptr_list(list arrays, bint is64, list shapes, str name) except NULL:
+    """Pointers to arrays, which must have the given shapes (one per array)."""
     cdef Py_ssize_t i, n = len(arrays)
+    if n != len(shapes):
+        raise ValueError(f"{name}: {n} arrays for {len(shapes)} parameter arrays")
+    for i in range(n):
+        _check_shape(arrays[i], shapes[i], f"{name}[{i}]")
     cdef void **out = <void **>malloc(max(n, 1) * sizeof(void *))
     if not out:
         raise MemoryError()
@@ -396,26 +540,47 @@ cdef void **_ptr_list(list arrays, bint is64) except NULL:
     return out
 
 
+cdef list _param_shapes(list coefs, list intercepts):
+    return [c.shape for c in coefs] + [b.shape for b in intercepts]
+
+
 def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int loss,
                 double slope, X, Y, sw, idx, fm_int batch_size, double loss_scale,
                 int solver, double lr, double momentum, bint nesterov, double beta1,
                 double beta2, double eps, fm_int t, double alpha, list m, list v):
     """One epoch of mini-batch training, in place on coefs/intercepts and the optimiser
-    state m (velocities or first moments) and v (second moments, Adam).
+    state m (velocities or first moments, one per parameter array: coefs then
+    intercepts) and v (second moments, Adam).
 
-    Returns (status, loss_sum, batches_done, t): status is one of the STATUS_* codes,
-    loss_sum the sum of batch losses times batch rows, t Adam's step count."""
-    net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
-    data = _Data(X, Y, sw, net.is64)
+    Returns (status, loss_sum, rows_done, t): status is one of the STATUS_* codes,
+    loss_sum the sum of batch losses times batch rows over the rows_done rows of the
+    batches that took a step (batches whose sample weights sum to zero are skipped),
+    t Adam's step count."""
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    cdef _Data data = _Data(X, Y, sw, net.is64)
     cdef fm_optim opt
     cdef double loss_sum = 0
     cdef fm_int done = 0
     cdef int status
-    cdef const fm_int *ip = _iptr(idx) if idx is not None else NULL
     cdef list pending = []
     cdef void *ctx = <void *>pending
-    cdef _Net cnet = net
-    cdef _Data cdata = data
+    cdef list shapes = _param_shapes(coefs, intercepts)
+    cdef const fm_int *ip = NULL
+    if Y is None:
+        raise ValueError("epoch_train needs targets")
+    data.check(net.sizes[0], net.sizes[net.net.n_layers])
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if idx is not None:
+        _check_shape(idx, (data.data.n,), "the shuffle indices")
+        _check_indices(idx, data.data.n, "the shuffle indices")
+        ip = _iptr(idx)
+    params = coefs + intercepts
+    for arr, name in ((X, "X"), (Y, "the target matrix"), (sw, "sample_weight")):
+        parts = arr if isinstance(arr, tuple) else (arr,)
+        for p in params + m + v:
+            _check_apart(p, "a parameter or optimiser array", tuple(
+                q for q in parts if isinstance(q, np.ndarray)))
     opt.solver = solver
     opt.lr = lr
     opt.momentum = momentum
@@ -425,27 +590,24 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
     opt.eps = eps
     opt.t = t
     opt.alpha = alpha
-    opt.m = _ptr_list(m, cnet.is64)
-    opt.v = _ptr_list(v, cnet.is64) if solver == 1 else NULL
+    opt.m = _ptr_list(m, net.is64, shapes, "the optimiser's first moments")
+    opt.v = NULL
     try:
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if idx is not None and idx.shape[0] != cdata.data.n:
-            raise ValueError("idx must list every row once")
+        if solver == SOLVER_CODES["adam"]:
+            opt.v = _ptr_list(v, net.is64, shapes, "the optimiser's second moments")
         with nogil:
-            if cnet.is64:
-                status = fm_epoch_train_f64(&cnet.net, &opt, &cdata.data, ip, batch_size,
+            if net.is64:
+                status = fm_epoch_train_f64(&net.net, &opt, &data.data, ip, batch_size,
                                             loss_scale, &loss_sum, &done, _stop_requested, ctx)
             else:
-                status = fm_epoch_train_f32(&cnet.net, &opt, &cdata.data, ip, batch_size,
+                status = fm_epoch_train_f32(&net.net, &opt, &data.data, ip, batch_size,
                                             loss_scale, &loss_sum, &done, _stop_requested, ctx)
     finally:
         free(opt.m)
         free(opt.v)
     if status == STATUS_INTERRUPTED and pending:
         raise pending[0]
-    if status == STATUS_NOMEM:
-        raise MemoryError("fastmlp: could not allocate the training workspace")
+    _raise_status(status, "training")
     return status, loss_sum, done, opt.t
 
 
@@ -454,19 +616,32 @@ def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int 
     """Loss of all rows at once; fills gW/gb with the gradient (L-BFGS, gradient checks)."""
     cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, False)
     cdef _Data data = _Data(X, Y, sw, net.is64)
-    cdef void **gw = _ptr_list(gW, net.is64)
+    cdef void **gw = NULL
     cdef void **gbp = NULL
-    cdef double out
+    cdef double out = 0
+    cdef int status
+    if Y is None:
+        raise ValueError("loss_and_grad needs targets")
+    data.check(net.sizes[0], net.sizes[net.net.n_layers])
+    for g in gW + gb:
+        _check_apart(g, "a gradient array",
+                     tuple(a for a in coefs + intercepts + [Y, sw] if a is not None))
+    gw = _ptr_list(gW, net.is64, [c.shape for c in coefs], "the weight gradients")
     try:
-        gbp = _ptr_list(gb, net.is64)
+        gbp = _ptr_list(gb, net.is64, [b.shape for b in intercepts], "the bias gradients")
         with nogil:
             if net.is64:
-                out = fm_loss_and_grad_f64(&net.net, &data.data, alpha, loss_scale, gw, gbp)
+                status = fm_loss_and_grad_f64(&net.net, &data.data, alpha, loss_scale, gw, gbp,
+                                              &out)
             else:
-                out = fm_loss_and_grad_f32(&net.net, &data.data, alpha, loss_scale, gw, gbp)
+                status = fm_loss_and_grad_f32(&net.net, &data.data, alpha, loss_scale, gw, gbp,
+                                              &out)
     finally:
         free(gw)
         free(gbp)
+    _raise_status(status, "loss and gradient")
+    if status == STATUS_ZERO_WEIGHT:
+        raise ValueError("the sample weights sum to zero: there is no loss to minimise")
     return out
 
 
@@ -475,8 +650,11 @@ def forward_net(list coefs, list intercepts, int hidden_act, int out_act, double
     """out (n, O) = the network's output on X (dense array or CSR tuple)."""
     cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
     cdef _Data data = _Data(X, None, None, net.is64)
-    if out.shape != (data.data.n, net.sizes[net.net.n_layers]) or data.data.d != net.sizes[0]:
-        raise ValueError("forward_net: shapes do not agree")
+    data.check(net.sizes[0], 0)
+    _check_shape(out, (data.data.n, net.sizes[net.net.n_layers]), "the output array")
+    _check_apart(out, "the output array", tuple(
+        a for a in (X if isinstance(X, tuple) else (X,)) + tuple(coefs + intercepts)
+        if isinstance(a, np.ndarray)))
     cdef void *o = _ptr(out, net.is64)
     cdef int status
     with nogil:
@@ -484,6 +662,5 @@ def forward_net(list coefs, list intercepts, int hidden_act, int out_act, double
             status = fm_forward_net_f64(&net.net, &data.data, <double *>o)
         else:
             status = fm_forward_net_f32(&net.net, &data.data, <float *>o)
-    if status == STATUS_NOMEM:
-        raise MemoryError("fastmlp: could not allocate the prediction workspace")
+    _raise_status(status, "prediction")
     return out

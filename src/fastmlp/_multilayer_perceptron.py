@@ -76,10 +76,14 @@ class _FastMLPMixin:
         # scikit-learn's squared error averages over the outputs; its gradient does not.
         return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
 
-    def _kernel_params(self, dtype, writable=False):
+    def _kernel_params(self, dtype, writable=False, layer_units=None):
         """coefs_ and intercepts_ as C-contiguous arrays of dtype; when the kernels are
-        to train them, writable and starting on a cache line (see _engine.aligned). No
-        copy when they already are, so that training updates the fitted arrays in place."""
+        to train them, writable and starting on a cache line (see _engine.aligned), after
+        checking that they have the widths layer_units (input, hidden, output) and are
+        finite. No copy when they already are, so that training updates the fitted
+        arrays in place."""
+        if layer_units is not None:
+            _engine.check_weights(self.coefs_, self.intercepts_, dtype, layer_units)
         if writable:
             return ([_engine.aligned(np.asarray(c, dtype)) for c in self.coefs_],
                     [_engine.aligned(np.asarray(b, dtype)) for b in self.intercepts_])
@@ -114,6 +118,7 @@ class _FastMLPMixin:
         compute identically for any thread count.
         """
         dtype = X.dtype
+        self._kernel_params(dtype, layer_units=layer_units)  # warm_start: shapes checked
         Y = np.ascontiguousarray(y, dtype=dtype)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
         with threadpool_limits(limits=1, user_api="blas"):
@@ -136,9 +141,11 @@ class _FastMLPMixin:
                         intercept_grads, layer_units, incremental):
         """scikit-learn's stochastic training loop with each epoch run by the kernels."""
         dtype = self.coefs_[0].dtype
-        self.coefs_, self.intercepts_ = self._kernel_params(dtype, writable=True)
+        self.coefs_, self.intercepts_ = self._kernel_params(dtype, writable=True,
+                                                            layer_units=layer_units)
         params = self.coefs_ + self.intercepts_
-        if not incremental or not hasattr(self, "_optimizer"):
+        if (not incremental or not hasattr(self, "_optimizer")
+                or not self._optimizer.fits(params)):
             if self.solver == "sgd":
                 self._optimizer = _engine.SGDState(
                     params, self.learning_rate_init, self.learning_rate, self.momentum,

@@ -284,7 +284,7 @@ class Network(BaseEstimator):
         """coefs_ and intercepts_ as the kernels take them (C-contiguous, writeable, of
         the network's dtype; converted copies where needed), after checking that their
         shapes chain from n_features_in_ to n_outputs_."""
-        coefs, intercepts = _check_weights(self.coefs_, self.intercepts_, self._dtype())
+        coefs, intercepts = _engine.check_weights(self.coefs_, self.intercepts_, self._dtype())
         if coefs[0].shape[0] != self.n_features_in_ or coefs[-1].shape[1] != self.n_outputs_:
             raise ValueError(
                 f"coefs_ map {coefs[0].shape[0]} inputs to {coefs[-1].shape[1]} outputs; "
@@ -319,7 +319,7 @@ class Network(BaseEstimator):
         """
         net = cls(**{"sizes": [], **params})
         net._validate_params()
-        coefs, intercepts = _check_weights(coefs, intercepts, net._dtype())
+        coefs, intercepts = _engine.check_weights(coefs, intercepts, net._dtype())
         widths = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
         if len(net.sizes) == 0:
             net.sizes = widths
@@ -465,10 +465,14 @@ class Network(BaseEstimator):
         return self._train(X, Y, sample_weight, 1)
 
     def _train(self, X, Y, sample_weight, epochs):
-        coefs, intercepts = self._kernel_weights()
+        # weights set by hand must have the widths of `sizes` (the shapes X and y were
+        # checked against); the optimiser restarts when its state is for other shapes
+        coefs, intercepts = _engine.check_weights(self.coefs_, self.intercepts_,
+                                                  self._dtype(), self._layer_sizes())
         self.coefs_[:] = [_engine.aligned(c) for c in coefs]
         self.intercepts_[:] = [_engine.aligned(b) for b in intercepts]
-        if getattr(self, "_optimizer", None) is None:
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is None or not optimizer.fits(self.coefs_ + self.intercepts_):
             self._optimizer = self._new_optimizer()
         if not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
@@ -580,26 +584,6 @@ class Network(BaseEstimator):
         """
         metric = accuracy_score if self._is_classifier() else r2_score
         return metric(y, self.predict(X), sample_weight=sample_weight)
-
-
-def _check_weights(coefs, intercepts, dtype):
-    """Lists of C-contiguous writeable arrays of dtype (copies only where needed), or a
-    ValueError when the shapes do not chain into a network or a value is not finite."""
-    if len(coefs) == 0 or len(coefs) != len(intercepts):
-        raise ValueError(f"a network needs one intercept vector per weight matrix, at least "
-                         f"one; got {len(coefs)} coefs and {len(intercepts)} intercepts")
-    coefs = [np.require(c, dtype, ["C", "A", "W"]) for c in coefs]
-    intercepts = [np.require(b, dtype, ["C", "A", "W"]) for b in intercepts]
-    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
-        if W.ndim != 2 or b.shape != (W.shape[1],) or 0 in W.shape:
-            raise ValueError(f"layer {layer}: coefs must be (n_in, n_out) and intercepts "
-                             f"(n_out,); got {W.shape} and {b.shape}")
-        if layer and W.shape[0] != coefs[layer - 1].shape[1]:
-            raise ValueError(f"layer {layer} takes {W.shape[0]} inputs but layer "
-                             f"{layer - 1} has {coefs[layer - 1].shape[1]} outputs")
-        if not (np.isfinite(W).all() and np.isfinite(b).all()):
-            raise ValueError(f"layer {layer}: the weights contain NaN or inf")
-    return coefs, intercepts
 
 
 class _EpochReport:
