@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from fastmlp import MLPClassifier, MLPRegressor, Network
+from fastmlp import MLPClassifier, MLPRegressor, Network, _kernels
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((300, 5))
@@ -180,6 +180,7 @@ print(json.dumps(report))
 """
 
 
+@pytest.mark.slow  # timed: a busy machine can delay the signal's handling
 def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
     """SIGINT a few epochs into a long fit, and a third of the way into a long partial_fit
     (in a subprocess): the call stops long before its epoch would end, with KeyboardInterrupt (Network) or scikit-learn's
@@ -204,6 +205,74 @@ def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
         # it stopped at the next batch, not at the end of the epoch
         assert r["latency"] < 0.5 and r["duration"] < 0.8 * r["full_epoch"], (name, r)
         assert r["unchanged"] and r["usable"] and r["trains_on"], (name, r)
+
+
+# The same guarantees without a clock: the kernels' test hook stops the epoch before a
+# given mini-batch exactly as a Ctrl-C handled there would.
+
+@pytest.fixture
+def interrupt_after():
+    try:
+        yield _kernels.interrupt_after_batches
+    finally:
+        _kernels.interrupt_after_batches(-1)
+
+
+HOOK_X = rng.standard_normal((1000, 5))
+HOOK_Y = (HOOK_X[:, 0] > 0).astype(int)
+BATCHES = 63  # 1000 rows in batches of 16
+
+
+@pytest.mark.parametrize("name", ["network", "mlp-classifier", "mlp-classifier-adam"])
+def test_interrupt_in_the_third_epoch_keeps_the_second(name, interrupt_after):
+    """Interrupted ten batches into its third epoch, fit stops there: Network with
+    KeyboardInterrupt, the drop-in with scikit-learn's warning; the weights are those of
+    two whole epochs (bit-identical to a fit of two epochs), n_iter_ and the loss curve
+    count two, and the model predicts and trains on."""
+    def make(epochs):
+        if name == "network":
+            return Network([5, 16, 2], batch_size=16, epochs=epochs, random_state=0)
+        return MLPClassifier(hidden_layer_sizes=(16,), batch_size=16, max_iter=epochs,
+                             solver="adam" if name.endswith("adam") else "sgd", tol=0,
+                             n_iter_no_change=10**6, random_state=0)
+
+    model = make(50)
+    interrupt_after(2 * BATCHES + 10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if name == "network":
+            with pytest.raises(KeyboardInterrupt):
+                model.fit(HOOK_X, HOOK_Y)
+        else:
+            model.fit(HOOK_X, HOOK_Y)
+    if name != "network":
+        assert any("Training interrupted by user" in str(w.message) for w in caught)
+    two = _quiet_fit(make(2), HOOK_X, HOOK_Y)
+    assert _same_weights(_weights(model), _weights(two))
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
+    np.testing.assert_array_equal(model.loss_curve_, two.loss_curve_)
+    np.testing.assert_array_equal(model.predict(HOOK_X), two.predict(HOOK_X))
+    assert model.partial_fit(HOOK_X, HOOK_Y) is model
+
+
+@pytest.mark.parametrize("name", ["network", "mlp-classifier"])
+def test_interrupted_partial_fit_leaves_the_model_as_it_was(name, interrupt_after):
+    model = (Network([5, 16, 2], batch_size=16, random_state=0) if name == "network"
+             else MLPClassifier(hidden_layer_sizes=(16,), batch_size=16, random_state=0))
+    model.partial_fit(HOOK_X, HOOK_Y, classes=[0, 1])
+    before, n_iter = _weights(model), model.n_iter_
+    interrupt_after(BATCHES // 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if name == "network":
+            with pytest.raises(KeyboardInterrupt):
+                model.partial_fit(HOOK_X, HOOK_Y)
+        else:
+            model.partial_fit(HOOK_X, HOOK_Y)
+            assert any("Training interrupted by user" in str(w.message) for w in caught)
+    assert _same_weights(_weights(model), before) and model.n_iter_ == n_iter
+    assert model.partial_fit(HOOK_X, HOOK_Y) is model
+    assert not _same_weights(_weights(model), before)
 
 
 # ---- threads ---------------------------------------------------------------------------
@@ -246,6 +315,7 @@ def _timed(call):
     return start, time.perf_counter(), result
 
 
+@pytest.mark.slow  # timed: a ratio of gaps, which a busy machine stretches
 def test_gil_is_released_while_two_threads_fit():
     """Two Network.partial_fit calls (one long C epoch each) in two threads: they overlap
     in time, a third Python thread keeps running meanwhile, and each result equals the
@@ -269,6 +339,7 @@ def test_gil_is_released_while_two_threads_fit():
         assert _same_weights(_weights(m), _weights(s))
 
 
+@pytest.mark.slow  # timed, as above
 def test_gil_is_released_during_predict_and_eight_threads_agree():
     model = Network([20, 256, 2], epochs=1, random_state=0).fit(BIG_X[:2000], BIG_Y[:2000])
     want = model.predict_proba(BIG_X)
@@ -347,6 +418,7 @@ def _rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+@pytest.mark.slow  # a thousand cycles, and a bound on memory that a busy heap can cross
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 def test_a_thousand_fit_predict_cycles_do_not_grow_memory():
     Xs, ys = X[:100], Y_CLASS[:100]
