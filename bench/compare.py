@@ -1,5 +1,11 @@
 """fastmlp against scikit-learn's MLPClassifier and PyTorch (CPU) on the same work.
 
+fastmlp and scikit-learn are timed through the same call a user makes, on the same
+estimator class: `MLPClassifier.partial_fit` (one epoch, with its input validation and
+label handling) and `predict_proba`, with only the import changed. The fm-epoch column
+is fastmlp's raw epoch (`_engine.train_epoch` on prepared arrays: the kernels alone, what
+bench/ab.py compares between builds); fm-epoch/fm is what the estimator's Python adds.
+
 Every contender runs in its own worker process (so its peak memory is its own), and the
 workers take turns epoch by epoch, so a noisy neighbour slows them all alike. The table
 gives the median seconds per epoch (per call for predict), the ratios to fastmlp, and the
@@ -20,6 +26,8 @@ import argparse
 import gc
 import json
 import multiprocessing as mp
+import os
+import platform
 import statistics
 import sys
 import time
@@ -51,7 +59,7 @@ CONFIGS = {c.name: c for c in [
     # MLPClassifier(): 100 relu units, Adam, batch min(200, n), alpha 1e-4.
     Config("default", "fashion", (100,), batch_size=200, solver="adam", lr=0.001),
 ]}
-CONTENDERS = ["fastmlp", "scikit-learn", "pytorch", "numpy", "products"]
+CONTENDERS = ["fastmlp", "fm-epoch", "scikit-learn", "pytorch", "numpy", "products"]
 ALPHA = 1e-4
 # Seconds of rest before each timed epoch: a BLAS thread pool keeps its threads spinning
 # for a while after its last call (OpenBLAS: about 0.1 s), and the next contender would
@@ -120,6 +128,8 @@ def timed(fn):
 # ---- contenders: setup(cfg, X, y, sizes) then one epoch (or predict) per call -----------
 
 class FastMLP:
+    """fastmlp's raw epoch (or forward pass): the kernels on prepared arrays."""
+
     def setup(self, cfg, X, y, sizes):
         from fastmlp import _engine
         self.engine = _engine
@@ -149,12 +159,17 @@ class FastMLP:
                                        alpha=ALPHA)
 
 
-class ScikitLearn:
+class Estimator:
+    """An MLPClassifier as a user calls it: partial_fit for one epoch, predict_proba."""
+
+    module = None  # where MLPClassifier is imported from
+
     def setup(self, cfg, X, y, sizes):
+        import importlib
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
-        from sklearn.neural_network import MLPClassifier
+        MLPClassifier = importlib.import_module(self.module).MLPClassifier
         warnings.simplefilter("ignore", ConvergenceWarning)
         self.model = MLPClassifier(cfg.hidden, activation=cfg.activation, solver=cfg.solver,
                                    alpha=ALPHA, batch_size=cfg.batch_size,
@@ -169,6 +184,14 @@ class ScikitLearn:
         if self.cfg.predict:
             return self.model.predict_proba(self.X)
         return self.model.partial_fit(self.X, self.y, classes=self.classes)
+
+
+class ScikitLearn(Estimator):
+    module = "sklearn.neural_network"
+
+
+class FastMLPEstimator(Estimator):
+    module = "fastmlp"
 
 
 class PyTorch:
@@ -260,8 +283,9 @@ class Products:
                     np.matmul(d, self.W[l].T, out=self.dX[l][:b])
 
 
-IMPLEMENTATIONS = {"fastmlp": FastMLP, "scikit-learn": ScikitLearn, "pytorch": PyTorch,
-                   "numpy": NumPy, "products": Products}
+IMPLEMENTATIONS = {"fastmlp": FastMLPEstimator, "fm-epoch": FastMLP,
+                   "scikit-learn": ScikitLearn, "pytorch": PyTorch, "numpy": NumPy,
+                   "products": Products}
 
 
 # ---- worker processes -------------------------------------------------------------------
@@ -388,7 +412,8 @@ def run(configs, contenders, repeats, warmup):
 
 
 HEADER = "config   | " + " | ".join(f"{c:>12}" for c in CONTENDERS) + \
-    " |   floor | sk/fm | pt/fm | fm/floor | fm/products | peak MB above data (fm / sk / pt)"
+    " |   floor | sk/fm | pt/fm | fm/floor | fm/products | fm/epoch | peak MB above data" \
+    " (fm / sk / pt)"
 
 
 def print_row(row):
@@ -404,13 +429,34 @@ def print_row(row):
     fm_floor = f"{med['fastmlp'] / row['floor']:8.2f}" if "fastmlp" in med else f"{'-':>8}"
     fm_products = (f"{med['fastmlp'] / med['products']:11.2f}"
                    if "fastmlp" in med and "products" in med else f"{'-':>11}")
+    fm_epoch = (f"{med['fastmlp'] / med['fm-epoch']:8.2f}"
+                if "fastmlp" in med and "fm-epoch" in med else f"{'-':>8}")
     peaks = " / ".join(f"{row['peak_mb'][c]:.0f}" if c in row["peak_mb"] else "-"
                        for c in ("fastmlp", "scikit-learn", "pytorch"))
     print(f"{row['config']:8} | " + " | ".join(cell(c) for c in CONTENDERS) +
           f" | {row['floor']:7.4f} | {ratio('scikit-learn')} | {ratio('pytorch')} | "
-          f"{fm_floor} | {fm_products} | {peaks}")
+          f"{fm_floor} | {fm_products} | {fm_epoch} | {peaks}")
     for name, why in row["skipped"].items():
         print(f"           ({name} skipped: {why})")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def blas_kernel():
+    """What NumPy's BLAS runs, as threadpoolctl reports it."""
+    from threadpoolctl import threadpool_info
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} "
+                     f"{i.get('architecture', '')} {i.get('num_threads')} threads"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
 
 
 def main(argv=None):
@@ -426,8 +472,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
+    # Some machines force an older OpenBLAS kernel through these; the peers are measured
+    # as a user's machine runs them (the workers inherit this environment).
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if os.environ.pop(var, None) is not None:
+            print(f"({var} was set: unset for this run)")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; NumPy's BLAS: {blas_kernel()}")
     print(f"seconds per epoch (predict: per call), median of {args.repeats}; "
-          f"ratios = contender / fastmlp")
+          f"ratios = contender / fastmlp (the estimator)")
     rates, rows = run(args.configs, args.contenders, args.repeats, args.warmup)
     if args.json:
         with open(args.json, "w") as f:
