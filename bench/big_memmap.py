@@ -2,7 +2,7 @@
 
 The kernels index with 64-bit integers; this script proves it end to end: it writes a
 float32 X of --elements values (default 2.2e9 = 8.8 GB) to a file, opens it as a
-writeable memmap (read-only input would be copied by the estimator), trains one epoch
+read-only memmap (the kernels read it in place: nothing is copied), trains one epoch
 with partial_fit, checks the weights moved and are finite, and prints the time, the peak
 resident memory (ru_maxrss, which includes the file's pages the kernels touched) and the
 peak anonymous memory (RssAnon, sampled: private allocations, which is where a copy of X
@@ -94,13 +94,13 @@ def main():
         write_X(path, n, d)
         print(f"wrote X in {time.perf_counter() - t0:.1f} s")
 
-        X = np.load(path, mmap_mode="r+")
+        X = np.load(path, mmap_mode="r")
         y = (X[:, 0] > 0).astype(np.int8)  # reads one column: n values
         kernel_X = _engine.kernel_X(X, np.float32)
         copied = not np.shares_memory(kernel_X, X)
         del kernel_X
         print(f"the estimator's kernel input is {'a COPY of' if copied else 'a view of'} "
-              f"the memmap (C-contiguous float32, writeable)")
+              f"the memmap (C-contiguous float32, opened read-only)")
 
         clf = MLPClassifier(hidden_layer_sizes=(args.hidden,), batch_size=args.batch_size,
                             random_state=0, shuffle=True)
