@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import fastmlp
 from fastmlp import MLPClassifier, MLPRegressor, Network
@@ -22,7 +22,7 @@ TARGETS = X @ rng.normal(size=(4, 2))
 
 def _fit(model, y, X=X):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning of the short fits
+        warnings.simplefilter("ignore", ConvergenceWarning)  # of the short fits
         return model.fit(X, y)
 
 
@@ -197,7 +197,9 @@ def test_truncated_files_are_refused(saved, tmp_path):
 
 def test_flipped_bytes_are_refused_or_harmless(saved, tmp_path):
     """Every 5th byte flipped in turn: the file is refused with a ValueError, or (for a
-    byte no reader looks at, such as a timestamp) loads into the very same model."""
+    byte no reader looks at, such as a timestamp) loads into the very same model: the
+    same parameters and every saved attribute (weights, loss curve, classes, ...) the
+    same."""
     model, blob = saved
     refused = 0
     for pos in range(0, len(blob), 5):
@@ -209,8 +211,12 @@ def test_flipped_bytes_are_refused_or_harmless(saved, tmp_path):
             assert "not a valid fastmlp model file" in str(exc)
             refused += 1
             continue
-        assert all(_same(a, b) for a, b in zip(loaded.coefs_, model.coefs_)), pos
+        assert type(loaded) is type(model), pos
         assert _same(loaded.get_params(), model.get_params()), pos
+        for name in type(model)._saved_attributes:
+            assert hasattr(loaded, name) == hasattr(model, name), (pos, name)
+            if hasattr(model, name):
+                assert _same(getattr(loaded, name), getattr(model, name)), (pos, name)
     assert refused > len(blob) // 10  # the CRCs and the checks do catch most damage
 
 

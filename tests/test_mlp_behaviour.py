@@ -42,13 +42,27 @@ def all_finite(est):
 
 @quiet
 def test_pipeline_and_grid_search_in_parallel(data):
+    """GridSearchCV over a pipeline, in two worker processes, scores every candidate
+    and split as with scikit-learn's own MLPClassifier, so picks the same alpha (1.0,
+    whose score is higher than the others') and refits the same model."""
     X, y = data
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
-    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1]}, cv=2, n_jobs=2)
-    search.fit(X, y)
-    assert search.best_params_["mlpclassifier__alpha"] in (1e-4, 1e-1)
+    searches = []
+    for Estimator in (MLPClassifier, sk.MLPClassifier):
+        pipe = make_pipeline(StandardScaler(), Estimator(max_iter=30, random_state=0))
+        search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1.0, 10.0]}, cv=2,
+                              n_jobs=2)
+        searches.append(search.fit(X, y))
+    search, ref = searches
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score",
+                "rank_test_score"):
+        np.testing.assert_array_equal(search.cv_results_[key], ref.cv_results_[key])
+    best, second = sorted(ref.cv_results_["mean_test_score"])[:-3:-1]
+    assert best > second  # not a tie that the candidates' order decides
+    assert search.best_params_ == ref.best_params_ == {"mlpclassifier__alpha": 1.0}
     assert isinstance(search.best_estimator_[-1], MLPClassifier)
-    assert search.score(X, y) > 0.7
+    for got, want in zip(search.best_estimator_[-1].coefs_, ref.best_estimator_[-1].coefs_):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert search.score(X, y) == ref.score(X, y) > 0.7
 
 
 @quiet
