@@ -55,8 +55,9 @@ def _run(code, timeout=120):
 SETUP = """
     import warnings
     import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
     from fastmlp import MLPClassifier, MLPRegressor, Network
-    warnings.simplefilter("ignore")
+    warnings.simplefilter("ignore", ConvergenceWarning)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 6))
     y = X[:, 0] + 0.5 * X[:, 1]
@@ -251,6 +252,27 @@ def test_misaligned_arrays_are_refused_by_the_kernels_and_copied_by_the_estimato
         _kernels.gemm(Xm, np.ones((8, 4), np.float32), np.empty((64, 4), np.float32))
     net = Network.from_weights([np.ones((8, 3))], [np.zeros(3)], output="identity")
     np.testing.assert_array_equal(net.predict(Xm), net.predict(np.array(Xm)))
+
+
+@pytest.mark.parametrize("offset", [0, 16])
+def test_from_weights_never_trains_the_callers_arrays(offset):
+    """Wherever the caller's arrays lie (on a cache line or not), the network trains its
+    own copies (it trained the caller's arrays in place when they were 64-byte aligned)."""
+    from fastmlp import _engine
+
+    def placed(a):
+        buf = _engine.aligned_empty((a.size * 8 + 64,), np.uint8)
+        out = buf[offset:offset + a.nbytes].view(np.float64).reshape(a.shape)
+        out[...] = a
+        return out
+
+    coefs = [placed(np.full((6, 4), 0.1)), placed(np.full((4, 2), 0.1))]
+    intercepts = [placed(np.zeros(4)), placed(np.zeros(2))]
+    given = [a.copy() for a in coefs + intercepts]
+    net = Network.from_weights(coefs, intercepts, dtype=np.float64)
+    _quiet(net.partial_fit, X, Y_CLASS)
+    assert all(np.array_equal(a, b) for a, b in zip(coefs + intercepts, given))
+    assert not np.array_equal(net.coefs_[0], given[0])
 
 
 # ---- out of memory --------------------------------------------------------------------

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from fastmlp import MLPClassifier, MLPRegressor, Network, _kernels
 
@@ -24,7 +25,7 @@ Y_REG = 100 * X[:, 0]
 
 def _quiet_fit(model, X, y, **kw):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y, **kw)
 
 
@@ -99,6 +100,7 @@ def test_diverging_partial_fit_keeps_n_iter():
 CTRL_C_SCRIPT = """
 import json, os, signal, threading, time, warnings
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from fastmlp import MLPClassifier, Network
 
 rng = np.random.default_rng(0)
@@ -135,7 +137,7 @@ def same(a, b):
 
 def check_fit(name, make, epochs_of):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         t0 = time.perf_counter()
         make(1).fit(X_fit, y_fit)
         epoch = time.perf_counter() - t0
@@ -146,7 +148,7 @@ def check_fit(name, make, epochs_of):
     usable = bool(np.isin(model.predict(X[:100]), [0, 1]).all())
     finite = all(np.isfinite(a).all() for a in weights(model))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         same_as_serial = done >= 1 and same(weights(model), weights(make(done).fit(X_fit, y_fit)))
         model.set_params(**{"epochs" if "epochs" in model.get_params() else "max_iter": 1})
         refit = model.fit(X_fit[:1000], y_fit[:1000]) is model
@@ -155,7 +157,7 @@ def check_fit(name, make, epochs_of):
 
 def check_partial_fit(name, model):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         model.partial_fit(X[:1000], y[:1000], classes=[0, 1])
         t0 = time.perf_counter()
         model.partial_fit(X, y)  # one whole epoch, to know how long one takes here
@@ -364,8 +366,9 @@ def test_gil_is_released_during_predict_and_eight_threads_agree():
 DETERMINISM_SCRIPT = """
 import json, sys, warnings
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from fastmlp import MLPClassifier, MLPRegressor, Network
-warnings.simplefilter("ignore")
+warnings.simplefilter("ignore", ConvergenceWarning)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((400, 100))
 y = (X[:, :3].sum(1) > 0).astype(int)

@@ -320,6 +320,9 @@ class Network(BaseEstimator):
         net = cls(**{"sizes": [], **params})
         net._validate_params()
         coefs, intercepts = _engine.check_weights(coefs, intercepts, net._dtype())
+        # the network's own arrays: training must not write into the caller's
+        coefs = [c.copy() for c in coefs]
+        intercepts = [b.copy() for b in intercepts]
         widths = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
         if len(net.sizes) == 0:
             net.sizes = widths
