@@ -541,3 +541,40 @@ def test_poisson_regressor_carries_on_where_exp_is_tiny():
     assert not np.array_equal(ours.intercepts_[1], np.zeros(1))  # a step was taken
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+# ---- the full-batch gradient in chunks -------------------------------------------------
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_full_batch_gradient_over_several_chunks(sparse):
+    """L-BFGS's loss and gradient of 9,000 rows (two chunks of the workspace: 4,096 and
+    4,904 rows, the gradients summed over both) equal a NumPy float64 reference, with
+    sample weights and an L2 penalty."""
+    from fastmlp import _engine
+
+    r = np.random.default_rng(5)
+    n, d, h, o, alpha = 9000, 5, 8, 3, 0.3
+    Xg = r.standard_normal((n, d))
+    Xg[r.random((n, d)) < 0.4] = 0
+    Y = np.eye(o)[r.integers(0, o, n)]
+    sw = r.random(n) + 0.5
+    W1, W2 = r.standard_normal((d, h)), r.standard_normal((h, o))
+    b1, b2 = r.standard_normal(h), r.standard_normal(o)
+    a1 = np.maximum(Xg @ W1 + b1, 0)
+    z2 = a1 @ W2 + b2
+    a2 = np.exp(z2 - z2.max(1, keepdims=True))
+    a2 /= a2.sum(1, keepdims=True)
+    S = sw.sum()
+    eps = np.finfo(np.float64).eps
+    loss_ref = (np.sum(sw * -np.sum(Y * np.log(np.clip(a2, eps, 1 - eps)), axis=1)) / S
+                + 0.5 * alpha * (np.sum(W1 ** 2) + np.sum(W2 ** 2)) / S)
+    d2 = (a2 - Y) * sw[:, None]
+    d1 = (d2 @ W2.T) * (a1 > 0)
+    ref = [(Xg.T @ d1 + alpha * W1) / S, (a1.T @ d2 + alpha * W2) / S,
+           d1.sum(0) / S, d2.sum(0) / S]
+    spec = _engine.Spec("relu", "softmax", "log_loss")
+    Xk = _engine.kernel_X(sp.csr_matrix(Xg) if sparse else Xg, np.float64)
+    loss, gW, gb = _engine.loss_and_grad([W1, W2], [b1, b2], spec, Xk, Y, sw, alpha)
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-12)
+    for got, want in zip(gW + gb, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
