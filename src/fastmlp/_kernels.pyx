@@ -575,12 +575,7 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
         _check_shape(idx, (data.data.n,), "the shuffle indices")
         _check_indices(idx, data.data.n, "the shuffle indices")
         ip = _iptr(idx)
-    params = coefs + intercepts
-    for arr, name in ((X, "X"), (Y, "the target matrix"), (sw, "sample_weight")):
-        parts = arr if isinstance(arr, tuple) else (arr,)
-        for p in params + m + v:
-            _check_apart(p, "a parameter or optimiser array", tuple(
-                q for q in parts if isinstance(q, np.ndarray)))
+    # (the parameters and moments are the engine's own arrays: no overlap check per epoch)
     opt.solver = solver
     opt.lr = lr
     opt.momentum = momentum
@@ -623,9 +618,7 @@ def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int 
     if Y is None:
         raise ValueError("loss_and_grad needs targets")
     data.check(net.sizes[0], net.sizes[net.net.n_layers])
-    for g in gW + gb:
-        _check_apart(g, "a gradient array",
-                     tuple(a for a in coefs + intercepts + [Y, sw] if a is not None))
+    # (the gradient arrays are fresh ones of the engine's: no overlap check per call)
     gw = _ptr_list(gW, net.is64, [c.shape for c in coefs], "the weight gradients")
     try:
         gbp = _ptr_list(gb, net.is64, [b.shape for b in intercepts], "the bias gradients")
