@@ -225,6 +225,19 @@ HOOK_Y = (HOOK_X[:, 0] > 0).astype(int)
 BATCHES = 63  # 1000 rows in batches of 16
 
 
+def _stopped_as_by_ctrl_c(call, name):
+    """call(HOOK_X, HOOK_Y) under the interrupt hook stops as Ctrl-C stops it: Network
+    with KeyboardInterrupt, the drop-ins with scikit-learn's warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if name == "network":
+            with pytest.raises(KeyboardInterrupt):
+                call(HOOK_X, HOOK_Y)
+        else:
+            call(HOOK_X, HOOK_Y)
+            assert any("Training interrupted by user" in str(w.message) for w in caught)
+
+
 @pytest.mark.parametrize("name", ["network", "mlp-classifier", "mlp-classifier-adam"])
 def test_interrupt_in_the_third_epoch_keeps_the_second(name, interrupt_after):
     """Interrupted ten batches into its third epoch, fit stops there: Network with
@@ -240,15 +253,7 @@ def test_interrupt_in_the_third_epoch_keeps_the_second(name, interrupt_after):
 
     model = make(50)
     interrupt_after(2 * BATCHES + 10)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if name == "network":
-            with pytest.raises(KeyboardInterrupt):
-                model.fit(HOOK_X, HOOK_Y)
-        else:
-            model.fit(HOOK_X, HOOK_Y)
-    if name != "network":
-        assert any("Training interrupted by user" in str(w.message) for w in caught)
+    _stopped_as_by_ctrl_c(model.fit, name)
     two = _quiet_fit(make(2), HOOK_X, HOOK_Y)
     assert _same_weights(_weights(model), _weights(two))
     assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
@@ -264,14 +269,7 @@ def test_interrupted_partial_fit_leaves_the_model_as_it_was(name, interrupt_afte
     model.partial_fit(HOOK_X, HOOK_Y, classes=[0, 1])
     before, n_iter = _weights(model), model.n_iter_
     interrupt_after(BATCHES // 3)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if name == "network":
-            with pytest.raises(KeyboardInterrupt):
-                model.partial_fit(HOOK_X, HOOK_Y)
-        else:
-            model.partial_fit(HOOK_X, HOOK_Y)
-            assert any("Training interrupted by user" in str(w.message) for w in caught)
+    _stopped_as_by_ctrl_c(model.partial_fit, name)
     assert _same_weights(_weights(model), before) and model.n_iter_ == n_iter
     assert model.partial_fit(HOOK_X, HOOK_Y) is model
     assert not _same_weights(_weights(model), before)

@@ -180,6 +180,13 @@ def check_weights(coefs, intercepts, dtype, widths=None):
     return coefs, intercepts
 
 
+def trainable_weights(coefs, intercepts, dtype, widths):
+    """The arrays training updates in place: check_weights' arrays (of the layer widths
+    `widths`), each on a cache line (see aligned; copied once where it is not)."""
+    coefs, intercepts = check_weights(coefs, intercepts, dtype, widths)
+    return [aligned(c) for c in coefs], [aligned(b) for b in intercepts]
+
+
 # ---- optimisers ----------------------------------------------------------------------
 
 class SGDState:

@@ -76,17 +76,9 @@ class _FastMLPMixin:
         # scikit-learn's squared error averages over the outputs; its gradient does not.
         return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
 
-    def _kernel_params(self, dtype, writable=False, layer_units=None):
-        """coefs_ and intercepts_ as C-contiguous arrays of dtype; when the kernels are
-        to train them, writable and starting on a cache line (see _engine.aligned), after
-        checking that they have the widths layer_units (input, hidden, output) and are
-        finite. No copy when they already are, so that training updates the fitted
-        arrays in place."""
-        if layer_units is not None:
-            _engine.check_weights(self.coefs_, self.intercepts_, dtype, layer_units)
-        if writable:
-            return ([_engine.aligned(np.asarray(c, dtype)) for c in self.coefs_],
-                    [_engine.aligned(np.asarray(b, dtype)) for b in self.intercepts_])
+    def _kernel_params(self, dtype):
+        """coefs_ and intercepts_ as C-contiguous arrays of dtype (no copy when they
+        already are)."""
         return ([np.require(c, dtype, ["C"]) for c in self.coefs_],
                 [np.require(b, dtype, ["C"]) for b in self.intercepts_])
 
@@ -118,7 +110,7 @@ class _FastMLPMixin:
         compute identically for any thread count.
         """
         dtype = X.dtype
-        self._kernel_params(dtype, layer_units=layer_units)  # warm_start: shapes checked
+        _engine.check_weights(self.coefs_, self.intercepts_, dtype, layer_units)  # warm_start
         Y = np.ascontiguousarray(y, dtype=dtype)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
         with threadpool_limits(limits=1, user_api="blas"):
@@ -141,8 +133,9 @@ class _FastMLPMixin:
                         intercept_grads, layer_units, incremental):
         """scikit-learn's stochastic training loop with each epoch run by the kernels."""
         dtype = self.coefs_[0].dtype
-        self.coefs_, self.intercepts_ = self._kernel_params(dtype, writable=True,
-                                                            layer_units=layer_units)
+        # updated in place by every epoch from here on (copied once if they must be)
+        self.coefs_, self.intercepts_ = _engine.trainable_weights(
+            self.coefs_, self.intercepts_, dtype, layer_units)
         params = self.coefs_ + self.intercepts_
         if (not incremental or not hasattr(self, "_optimizer")
                 or not self._optimizer.fits(params)):

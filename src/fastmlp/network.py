@@ -470,10 +470,8 @@ class Network(BaseEstimator):
     def _train(self, X, Y, sample_weight, epochs):
         # weights set by hand must have the widths of `sizes` (the shapes X and y were
         # checked against); the optimiser restarts when its state is for other shapes
-        coefs, intercepts = _engine.check_weights(self.coefs_, self.intercepts_,
-                                                  self._dtype(), self._layer_sizes())
-        self.coefs_[:] = [_engine.aligned(c) for c in coefs]
-        self.intercepts_[:] = [_engine.aligned(b) for b in intercepts]
+        self.coefs_[:], self.intercepts_[:] = _engine.trainable_weights(
+            self.coefs_, self.intercepts_, self._dtype(), self._layer_sizes())
         optimizer = getattr(self, "_optimizer", None)
         if optimizer is None or not optimizer.fits(self.coefs_ + self.intercepts_):
             self._optimizer = self._new_optimizer()
