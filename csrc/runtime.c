@@ -1,0 +1,139 @@
+/* runtime.c - the services the kernels of every instruction set share: OpenMP thread
+ * counts and the per-thread limit, a monotonic clock, the allocator (with a test hook
+ * that makes allocations fail), the per-thread packing buffers, and fork safety. */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, pthread_atfork */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include "fm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- fork safety ---------------------------------------------------------------------
+ * GNU libgomp keeps its worker threads in a pool that a child made by fork() does not
+ * inherit, while its bookkeeping says they exist: the child's first parallel region of
+ * more than one thread waits for them forever. A child therefore runs every kernel on
+ * its calling thread (the results are the same bit for bit: work is never split over a
+ * sum). */
+static volatile int fm_forked = 0;
+
+static void fm_after_fork_in_child(void) { fm_forked = 1; }
+
+__attribute__((constructor)) static void fm_register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, fm_after_fork_in_child);
+}
+
+int fm_in_forked_child(void) { return fm_forked; }
+
+int fm_omp_max_threads(void)
+{
+#ifdef _OPENMP
+    return fm_forked ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+double fm_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static _Thread_local int fm_thread_limit = 0;
+
+void fm_limit_threads(int n) { fm_thread_limit = n; }
+
+int fm_omp_threads(void)
+{
+#ifdef _OPENMP
+    if (fm_forked || omp_in_parallel()) return 1;
+    const int n = omp_get_max_threads();
+    return fm_thread_limit > 0 && fm_thread_limit < n ? fm_thread_limit : n;
+#else
+    return 1;
+#endif
+}
+
+int fm_omp_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int fm_omp_team(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ---- allocation ---------------------------------------------------------------------- */
+/* Test hook: with a count c >= 0 set, the next c allocations succeed and every later one
+ * fails, until the count is set back to -1 (so that every failure path can be tried). */
+static fm_int fm_alloc_budget = -1;
+
+void fm_fail_allocations_after(fm_int count) { __atomic_store_n(&fm_alloc_budget, count, __ATOMIC_SEQ_CST); }
+
+static int fm_alloc_allowed(void)
+{
+    fm_int b = __atomic_load_n(&fm_alloc_budget, __ATOMIC_SEQ_CST);
+    while (b >= 0) {
+        if (b == 0) return 0;
+        if (__atomic_compare_exchange_n(&fm_alloc_budget, &b, b - 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return 1;
+    }
+    return 1;
+}
+
+void *fm_malloc(size_t bytes)
+{
+    return fm_alloc_allowed() ? malloc(bytes ? bytes : 1) : NULL;
+}
+
+void *fm_malloc_aligned(size_t bytes)
+{
+    void *p = NULL;
+    if (!fm_alloc_allowed() || posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    return p;
+}
+
+/* ---- per-thread packing buffers ---------------------------------------------------- */
+typedef struct { void *ptr; size_t size; } fm_buf;
+static pthread_key_t fm_buf_key;
+static pthread_once_t fm_buf_once = PTHREAD_ONCE_INIT;
+
+static void fm_buf_free(void *p)
+{
+    fm_buf *b = (fm_buf *)p;
+    free(b->ptr);
+    free(b);
+}
+
+static void fm_buf_init(void) { pthread_key_create(&fm_buf_key, fm_buf_free); }
+
+void *fm_thread_buffer(size_t bytes)
+{
+    pthread_once(&fm_buf_once, fm_buf_init);
+    fm_buf *b = (fm_buf *)pthread_getspecific(fm_buf_key);
+    if (!b) {
+        b = (fm_buf *)calloc(1, sizeof(fm_buf));
+        if (!b) return NULL;
+        pthread_setspecific(fm_buf_key, b);
+    }
+    if (b->size < bytes) {
+        free(b->ptr);
+        b->ptr = fm_malloc_aligned(bytes);
+        b->size = b->ptr ? bytes : 0;
+    }
+    return b->ptr;
+}
