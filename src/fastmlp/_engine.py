@@ -189,47 +189,28 @@ def trainable_weights(coefs, intercepts, dtype, widths):
 
 # ---- optimisers ----------------------------------------------------------------------
 
-class SGDState:
-    """Mini-batch SGD with (Nesterov) momentum and scikit-learn's learning-rate
-    schedules. velocities follow the order coefs + intercepts."""
+class OptimizerState:
+    """What every optimiser keeps between epochs: its moments m (and v), one per
+    parameter array in the order coefs + intercepts and each on a cache line, the step
+    count t, and the learning rate; an epoch that fails puts them back (state/restore)."""
 
-    solver = SOLVERS["sgd"]
+    solver = None  # the kernels' code (SOLVERS)
 
-    def __init__(self, params, learning_rate_init=0.1, lr_schedule="constant",
-                 momentum=0.9, nesterov=True, power_t=0.5):
+    def __init__(self, params, learning_rate_init, second_moments):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
-        self.lr_schedule = lr_schedule
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.power_t = power_t
         self.t = 0
         self.m = [aligned_zeros_like(p) for p in params]
-        self.v = []
+        self.v = [aligned_zeros_like(p) for p in params] if second_moments else []
 
     def iteration_ends(self, time_step):
-        if self.lr_schedule == "invscaling":
-            self.learning_rate = (
-                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
-            )
+        """Called after each epoch with the number of samples seen (scikit-learn's t_)."""
 
     def trigger_stopping(self, msg, verbose):
-        if self.lr_schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.learning_rate /= 5.0
+        """No improvement for n_iter_no_change epochs: True to stop, as scikit-learn."""
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
-        return False
-
-    def kernel_args(self):
-        return dict(solver=self.solver, lr=self.learning_rate, momentum=self.momentum,
-                    nesterov=bool(self.nesterov), beta1=0.0, beta2=0.0, eps=0.0)
+            print(msg + " Stopping.")
+        return True
 
     def fits(self, params):
         """True when the state has one moment per parameter array, of its shape and dtype
@@ -250,33 +231,62 @@ class SGDState:
         self.t = state[2]
 
 
-class AdamState(SGDState):
-    """Adam (Kingma and Ba), as scikit-learn's AdamOptimizer."""
+class SGDState(OptimizerState):
+    """Mini-batch SGD with (Nesterov) momentum and scikit-learn's learning-rate
+    schedules; m holds the velocities."""
+
+    solver = SOLVERS["sgd"]
+
+    def __init__(self, params, learning_rate_init=0.1, lr_schedule="constant",
+                 momentum=0.9, nesterov=True, power_t=0.5):
+        super().__init__(params, learning_rate_init, second_moments=False)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+
+    def iteration_ends(self, time_step):
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = (
+                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, msg, verbose):
+        if self.lr_schedule != "adaptive":
+            return super().trigger_stopping(msg, verbose)
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def kernel_args(self):
+        return dict(solver=self.solver, lr=self.learning_rate, momentum=self.momentum,
+                    nesterov=bool(self.nesterov), beta1=0.0, beta2=0.0, eps=0.0)
+
+
+class AdamState(OptimizerState):
+    """Adam (Kingma and Ba), as scikit-learn's AdamOptimizer; m and v are its moments."""
 
     solver = SOLVERS["adam"]
 
     def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8):
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
+        super().__init__(params, learning_rate_init, second_moments=True)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
-        self.t = 0
-        self.m = [aligned_zeros_like(p) for p in params]
-        self.v = [aligned_zeros_like(p) for p in params]
-
-    def iteration_ends(self, time_step):
-        pass
-
-    def trigger_stopping(self, msg, verbose):
-        if verbose:
-            print(msg + " Stopping.")
-        return True
 
     def kernel_args(self):
         return dict(solver=self.solver, lr=self.learning_rate_init, momentum=0.0,
                     nesterov=False, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+
+
+# The optimiser of each solver name: OPTIMIZERS[solver](params, learning_rate_init, ...).
+OPTIMIZERS = {"sgd": SGDState, "adam": AdamState}
 
 
 # ---- passes --------------------------------------------------------------------------

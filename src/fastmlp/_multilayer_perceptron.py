@@ -139,14 +139,13 @@ class _FastMLPMixin:
         params = self.coefs_ + self.intercepts_
         if (not incremental or not hasattr(self, "_optimizer")
                 or not self._optimizer.fits(params)):
-            if self.solver == "sgd":
-                self._optimizer = _engine.SGDState(
-                    params, self.learning_rate_init, self.learning_rate, self.momentum,
-                    self.nesterovs_momentum, self.power_t)
-            else:
-                self._optimizer = _engine.AdamState(
-                    params, self.learning_rate_init, self.beta_1, self.beta_2,
-                    self.epsilon)
+            options = {
+                "sgd": dict(lr_schedule=self.learning_rate, momentum=self.momentum,
+                            nesterov=self.nesterovs_momentum, power_t=self.power_t),
+                "adam": dict(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon),
+            }[self.solver]
+            self._optimizer = _engine.OPTIMIZERS[self.solver](
+                params, self.learning_rate_init, **options)
 
         # early_stopping in partial_fit doesn't make sense
         if self.early_stopping and incremental:

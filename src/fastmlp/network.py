@@ -501,11 +501,9 @@ class Network(BaseEstimator):
     def _new_optimizer(self):
         lr = (AUTO_LEARNING_RATE[self.solver] if self.learning_rate == "auto"
               else self.learning_rate)
-        params = self.coefs_ + self.intercepts_
-        if self.solver == "adam":
-            return _engine.AdamState(params, learning_rate_init=lr)
-        return _engine.SGDState(params, learning_rate_init=lr, momentum=self.momentum,
-                                nesterov=self.nesterov)
+        options = {"sgd": dict(momentum=self.momentum, nesterov=self.nesterov),
+                   "adam": {}}[self.solver]
+        return _engine.OPTIMIZERS[self.solver](self.coefs_ + self.intercepts_, lr, **options)
 
     def _after_load(self):
         """Rebuild what a saved model does not keep: the optimiser starts afresh."""
