@@ -24,7 +24,9 @@ extern "C" {
 
 typedef int64_t fm_int;
 
-/* Activation functions; the first five may be hidden activations. */
+/* Activation functions; the first five may be hidden activations. Python's names for the
+ * codes of these enums are theirs without FM_, in lower case (fastmlp._kernels derives its
+ * tables from the enums). */
 enum fm_act {
     FM_IDENTITY = 0,
     FM_LOGISTIC = 1,
@@ -38,19 +40,19 @@ enum fm_act {
 /* Losses. The data term of the loss of a batch is
  *   scale * (1/S) * sum_b w_b * l(y_b, a_b)          with S = sum_b w_b (w = 1 when no weights)
  * where l is, per row:
- *   SQUARED      1/2 ||y - a||^2
- *   ABSOLUTE     ||y - a||_1
- *   BINARY_CE    -sum_o [y log a + (1-y) log(1-a)]   (a clipped to [eps, 1-eps])
- *   CATEGORICAL  -sum_o y log a                       (a clipped to [eps, 1-eps])
- *   POISSON      sum_o [y log(y/a) - y + a]
+ *   SQUARED_ERROR         1/2 ||y - a||^2
+ *   ABSOLUTE_ERROR        ||y - a||_1
+ *   BINARY_LOG_LOSS       -sum_o [y log a + (1-y) log(1-a)]   (a clipped to [eps, 1-eps])
+ *   CATEGORICAL_LOG_LOSS  -sum_o y log a                       (a clipped to [eps, 1-eps])
+ *   POISSON               sum_o [y log(y/a) - y + a]
  * 'scale' lets the caller use scikit-learn's convention (squared error averaged over
- * outputs: scale = 1/O) or the seeds' (scale = 1). The gradient is always that of the
+ * outputs: scale = 1/O) or the course notes' (scale = 1). The gradient is always that of the
  * unscaled loss, as in scikit-learn. */
 enum fm_loss {
-    FM_SQUARED = 0,
-    FM_ABSOLUTE = 1,
-    FM_BINARY_CE = 2,
-    FM_CATEGORICAL_CE = 3,
+    FM_SQUARED_ERROR = 0,
+    FM_ABSOLUTE_ERROR = 1,
+    FM_BINARY_LOG_LOSS = 2,
+    FM_CATEGORICAL_LOG_LOSS = 3,
     FM_POISSON = 4
 };
 

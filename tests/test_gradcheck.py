@@ -1,16 +1,18 @@
 """Backpropagation in the kernels against central finite differences of the loss, in
-float64, for every hidden activation x output unit x loss and two depths."""
+float64, for every hidden activation x output unit x loss of the kernels' tables and two
+depths."""
 import itertools
 
 import numpy as np
 import pytest
 
-from fastmlp import _engine
+from fastmlp import _engine, _kernels
 
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "leaky_relu"]
-OUTPUTS = ["identity", "logistic", "softmax", "exp"]
-LOSSES = ["squared_error", "absolute_error", "binary_log_loss", "categorical_log_loss",
-          "poisson"]
+# Every entry of the kernels' tables (derived from the C enums): an activation, output
+# unit or loss added there is checked here too.
+ACTIVATIONS = list(_kernels.HIDDEN_ACT_CODES)
+OUTPUTS = [name for name in _engine.OUTPUT_ACTIVATIONS if name not in _engine.ALIASES]
+LOSSES = list(_kernels.LOSS_CODES)
 DEPTHS = {1: [3, 5, 3], 2: [3, 5, 4, 3]}
 # Output biases that put every output where each loss is defined and smooth: in (0, 1)
 # for the cross-entropies, > 0 for poisson (identity: 0.5 + small; exp: e^-1 + small).

@@ -332,3 +332,24 @@ def test_memmap_is_read_in_place(memmap, make, monkeypatch):
     assert [what for what, _ in seen] == ["epoch"] * 3 + ["forward"]
     for what, array in seen:
         assert np.shares_memory(array, mm), what
+
+
+# ---- one table per concept -------------------------------------------------------------
+
+def test_name_tables_derive_from_the_kernels_enums():
+    """The codes reach Python from fastmlp.h's enums (cpdef enum): every name of the
+    estimators' tables maps to an enum member, each alias to its target's code, and the
+    drop-ins accept exactly the kernels' hidden activations by their own names."""
+    from fastmlp import _engine, _kernels
+    from fastmlp._multilayer_perceptron import _ACTIVATIONS
+
+    assert _kernels.ACT_CODES == {m.name[3:].lower(): int(m) for m in _kernels.fm_act}
+    assert _kernels.LOSS_CODES == {m.name[3:].lower(): int(m) for m in _kernels.fm_loss}
+    assert set(_kernels.ACT_CODES) >= set(_kernels.HIDDEN_ACT_CODES) | {"softmax", "exp"}
+    for table, codes in ((_engine.HIDDEN_ACTIVATIONS, _kernels.ACT_CODES),
+                         (_engine.OUTPUT_ACTIVATIONS, _kernels.ACT_CODES),
+                         (_engine.LOSSES, _kernels.LOSS_CODES)):
+        for name, code in table.items():
+            assert code == codes[_engine.ALIASES.get(name, name)], name
+    assert _ACTIVATIONS == set(_kernels.HIDDEN_ACT_CODES)
+    assert {"softmax", "exp"}.isdisjoint(_engine.HIDDEN_ACTIVATIONS)

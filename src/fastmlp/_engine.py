@@ -24,40 +24,35 @@ if os.environ.get("FASTMLP_ISA") and _kernels.isa() != os.environ["FASTMLP_ISA"]
         RuntimeWarning, stacklevel=2)
 
 # ---- name tables ---------------------------------------------------------------------
-# Hidden activations: scikit-learn's names first, then the seeds' aliases.
-_ANY_LAYER = {
-    "identity": _kernels.ACT_CODES["identity"],
-    "linear": _kernels.ACT_CODES["identity"],
-    "logistic": _kernels.ACT_CODES["logistic"],
-    "sigmoid": _kernels.ACT_CODES["logistic"],
+# Every name maps to a kernel code; the codes and their names come from the C enums
+# (_kernels.ACT_CODES, LOSS_CODES, SOLVER_CODES). Adding an activation or a loss is its
+# formulas in csrc/, its enum entry in fastmlp.h and, for an alias, a row here.
+
+# The course notes' names for what scikit-learn names otherwise: alias -> name.
+ALIASES = {
+    "linear": "identity",
+    "sigmoid": "logistic",
+    "quadratic": "squared_error",
+    "mse": "squared_error",
+    "mae": "absolute_error",
+    "binary_cross_entropy": "binary_log_loss",
+    "categorical_cross_entropy": "categorical_log_loss",
+    "cross_entropy": "categorical_log_loss",
 }
-HIDDEN_ACTIVATIONS = {
-    **_ANY_LAYER,
-    "tanh": _kernels.ACT_CODES["tanh"],
-    "relu": _kernels.ACT_CODES["relu"],
-    "leaky_relu": _kernels.ACT_CODES["leaky_relu"],
-}
-# Output units.
-OUTPUT_ACTIVATIONS = {
-    **_ANY_LAYER,
-    "softmax": _kernels.ACT_CODES["softmax"],
-    "exp": _kernels.ACT_CODES["exp"],
-}
+
+
+def _with_aliases(codes):
+    return {**codes, **{alias: codes[name] for alias, name in ALIASES.items() if name in codes}}
+
+
+# The units of a hidden layer: the enum's first activations (fastmlp.h).
+HIDDEN_ACTIVATIONS = _with_aliases(_kernels.HIDDEN_ACT_CODES)
+# The output units the notes teach.
+OUTPUT_ACTIVATIONS = _with_aliases({name: _kernels.ACT_CODES[name] for name in
+                                    ("identity", "logistic", "softmax", "exp")})
 # Losses. "log_loss" is resolved by the output unit (see resolve_loss).
-LOSSES = {
-    "squared_error": _kernels.LOSS_CODES["squared_error"],
-    "quadratic": _kernels.LOSS_CODES["squared_error"],
-    "mse": _kernels.LOSS_CODES["squared_error"],
-    "absolute_error": _kernels.LOSS_CODES["absolute_error"],
-    "mae": _kernels.LOSS_CODES["absolute_error"],
-    "binary_log_loss": _kernels.LOSS_CODES["binary_log_loss"],
-    "binary_cross_entropy": _kernels.LOSS_CODES["binary_log_loss"],
-    "categorical_log_loss": _kernels.LOSS_CODES["categorical_log_loss"],
-    "categorical_cross_entropy": _kernels.LOSS_CODES["categorical_log_loss"],
-    "cross_entropy": _kernels.LOSS_CODES["categorical_log_loss"],
-    "poisson": _kernels.LOSS_CODES["poisson"],
-}
-SOLVERS = {"sgd": _kernels.SOLVER_CODES["sgd"], "adam": _kernels.SOLVER_CODES["adam"]}
+LOSSES = _with_aliases(_kernels.LOSS_CODES)
+SOLVERS = dict(_kernels.SOLVER_CODES)
 
 STATUS_NONFINITE = _kernels.STATUS_NONFINITE
 

@@ -14,6 +14,16 @@ from libc.stdlib cimport malloc, free
 import numpy as np
 
 cdef extern from "fastmlp.h" nogil:
+    # The codes of fastmlp.h, as Python enums (the tables below are derived from them).
+    cpdef enum fm_act:
+        FM_IDENTITY, FM_LOGISTIC, FM_TANH, FM_RELU, FM_LEAKY_RELU, FM_SOFTMAX, FM_EXP
+    cpdef enum fm_loss:
+        FM_SQUARED_ERROR, FM_ABSOLUTE_ERROR, FM_BINARY_LOG_LOSS, FM_CATEGORICAL_LOG_LOSS,
+        FM_POISSON
+    cpdef enum fm_solver:
+        FM_SGD, FM_ADAM
+    cpdef enum fm_status:
+        FM_OK, FM_NONFINITE, FM_INTERRUPTED, FM_NOMEM, FM_ZERO_WEIGHT
     ctypedef int64_t fm_int
     ctypedef int (*fm_stop_fn)(void *ctx) noexcept nogil
     ctypedef struct fm_net:
@@ -91,13 +101,17 @@ cdef extern from "fastmlp.h" nogil:
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 
-# Codes shared with fastmlp.h (enum fm_act, fm_loss, fm_solver, fm_status).
-ACT_CODES = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
-             "softmax": 5, "exp": 6}
-LOSS_CODES = {"squared_error": 0, "absolute_error": 1, "binary_log_loss": 2,
-              "categorical_log_loss": 3, "poisson": 4}
-SOLVER_CODES = {"sgd": 0, "adam": 1}
-STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED, STATUS_NOMEM, STATUS_ZERO_WEIGHT = 0, 1, 2, 3, 4
+def _codes(enum):
+    """{name: code} of a C enum: FM_LEAKY_RELU is "leaky_relu"."""
+    return {member.name[3:].lower(): int(member) for member in enum}
+
+
+ACT_CODES = _codes(fm_act)
+HIDDEN_ACT_CODES = {k: v for k, v in ACT_CODES.items() if v < FM_SOFTMAX}  # see fastmlp.h
+LOSS_CODES = _codes(fm_loss)
+SOLVER_CODES = _codes(fm_solver)
+STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED = int(FM_OK), int(FM_NONFINITE), int(FM_INTERRUPTED)
+STATUS_NOMEM, STATUS_ZERO_WEIGHT = int(FM_NOMEM), int(FM_ZERO_WEIGHT)
 
 
 def isa():

@@ -27,8 +27,9 @@ from threadpoolctl import threadpool_limits
 
 from . import _engine
 
-# Hidden activations: scikit-learn's four plus leaky_relu (negative slope 0.01).
-_ACTIVATIONS = {"identity", "logistic", "tanh", "relu", "leaky_relu"}
+# Hidden activations: the kernels' (scikit-learn's four, and leaky_relu with negative
+# slope 0.01), by scikit-learn's names, without the notes' aliases.
+_ACTIVATIONS = set(_engine.HIDDEN_ACTIVATIONS) - set(_engine.ALIASES)
 
 
 def _doc(sk_class, summary):
