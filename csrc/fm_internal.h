@@ -59,6 +59,18 @@ int fm_omp_max_threads(void);
  * limit the calling thread set with fm_limit_threads (0: no limit). */
 int fm_omp_threads(void);
 void fm_limit_threads(int n);
+/* An epoch's trial of one thread against all (runtime.c): start once, begin and end
+ * around each batch's work, stop at the end (the thread limit is lifted). */
+typedef struct {
+    int nt, on;           /* the team's threads; whether trials run (> 1 thread, >= 16 batches) */
+    int timed, all;       /* the current batch is a timed trial batch; on all threads */
+    double t_one, t_all;  /* the quickest trial batch of each way in this period */
+    double t0;
+} fm_trial;
+void fm_trial_start(fm_trial *t, fm_int n_batches);
+void fm_trial_begin(fm_trial *t, fm_int batch);
+void fm_trial_end(fm_trial *t);
+void fm_trial_stop(void);
 /* A monotonic clock in seconds. */
 double fm_seconds(void);
 int fm_omp_thread(void);

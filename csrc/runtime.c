@@ -2,6 +2,7 @@
  * counts and the per-thread limit, a monotonic clock, the allocator (with a test hook
  * that makes allocations fail), the per-thread packing buffers, and fork safety. */
 #define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, pthread_atfork */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -137,3 +138,45 @@ void *fm_thread_buffer(size_t bytes)
     }
     return b->ptr;
 }
+
+/* ---- one thread or all: the epoch's trial ------------------------------------------
+ * On a machine whose cores are busy with other work, a parallel region waits for a
+ * scheduler time slice and costs more than it saves. So every FM_TRIAL_PERIOD batches,
+ * four batches alternate between one thread and all, and the rest of the period runs the
+ * way whose quicker trial batch was quicker (the minimum, so that one interrupted batch
+ * does not decide). The trial repeats because the load of the machine changes during an
+ * epoch. The results are the same either way, bit for bit. */
+#define FM_TRIAL_PERIOD ((fm_int)64)
+
+void fm_trial_start(fm_trial *t, fm_int n_batches)
+{
+    t->nt = fm_omp_threads();
+    t->on = t->nt > 1 && n_batches >= 16;
+    t->timed = t->all = 0;
+    t->t_one = t->t_all = INFINITY;
+    t->t0 = 0;
+}
+
+void fm_trial_begin(fm_trial *t, fm_int batch)
+{
+    const fm_int phase = batch % FM_TRIAL_PERIOD;
+    t->timed = t->on && phase < 4;
+    t->all = (int)(phase % 2);
+    if (t->timed) {
+        if (phase == 0) t->t_all = t->t_one = INFINITY;
+        fm_limit_threads(t->all ? t->nt : 1);
+    } else if (t->on && phase == 4) {
+        fm_limit_threads(t->t_one < t->t_all ? 1 : t->nt);
+    }
+    t->t0 = t->timed ? fm_seconds() : 0;
+}
+
+void fm_trial_end(fm_trial *t)
+{
+    if (!t->timed) return;
+    const double s = fm_seconds() - t->t0;
+    double *best = t->all ? &t->t_all : &t->t_one;
+    *best = s < *best ? s : *best;
+}
+
+void fm_trial_stop(void) { fm_limit_threads(0); }
