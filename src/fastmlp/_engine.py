@@ -163,7 +163,8 @@ def check_weights(coefs, intercepts, dtype, widths=None):
                              f"(n_out,); got {W.shape} and {b.shape}")
         if layer and W.shape[0] != coefs[layer - 1].shape[1]:
             raise ValueError(f"layer {layer} takes {W.shape[0]} inputs but layer "
-                             f"{layer - 1} has {coefs[layer - 1].shape[1]} outputs")
+                             f"{layer - 1} has {coefs[layer - 1].shape[1]} outputs: the "
+                             f"weights do not chain")
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise ValueError(f"layer {layer}: the weights contain NaN or inf")
     if widths is not None:

@@ -23,6 +23,8 @@ import zipfile
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from . import _engine
+
 FORMAT = "fastmlp-model"
 VERSION = 1
 
@@ -241,16 +243,13 @@ def _check_network(attrs):
     dtype = coefs[0].dtype
     if dtype not in (np.float32, np.float64):
         raise _Invalid(f"the weights have dtype {dtype}, not float32 or float64")
-    width = coefs[0].shape[0] if coefs[0].ndim == 2 else None
-    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
-        if W.dtype != dtype or b.dtype != dtype:
-            raise _Invalid(f"layer {layer}: the weights mix dtypes")
-        if W.ndim != 2 or W.shape[0] != width or 0 in W.shape or b.shape != (W.shape[1],):
-            raise _Invalid(f"layer {layer}: coefs_ {W.shape} and intercepts_ {b.shape} do "
-                           f"not chain from {width} inputs")
-        if not (np.isfinite(W).all() and np.isfinite(b).all()):
-            raise _Invalid(f"layer {layer}: the weights contain NaN or inf")
-        width = W.shape[1]
+    if any(a.dtype != dtype for a in coefs + intercepts):
+        raise _Invalid("the weights mix dtypes")
+    try:  # the shapes chain, and every value is finite: what training checks too
+        _engine.check_weights(coefs, intercepts, dtype)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+    width = coefs[-1].shape[1]
     expected = {"n_features_in_": coefs[0].shape[0], "n_outputs_": width,
                 "n_layers_": len(coefs) + 1}
     for name, value in expected.items():

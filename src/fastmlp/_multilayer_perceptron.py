@@ -32,8 +32,17 @@ from . import _engine
 _ACTIVATIONS = set(_engine.HIDDEN_ACTIVATIONS) - set(_engine.ALIASES)
 
 
-def _doc(sk_class, summary):
+def _doc(sk_class):
     """fastmlp's summary followed by scikit-learn's Parameters ... Notes sections."""
+    kind = "classifier" if sk_class is _sk.MLPClassifier else "regressor"
+    summary = f"""Multi-layer Perceptron {kind} trained by fastmlp's C kernels.
+
+    A drop-in replacement for ``sklearn.neural_network.{sk_class.__name__}``: the same
+    parameters, attributes, methods and results (the same numbers for the same
+    random_state), with each training epoch, the L-BFGS loss and gradient, and
+    prediction computed by the C kernels. Additionally, ``activation`` may be
+    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
+    in float32 (scikit-learn returns float64 weights there)."""
     doc = sk_class.__doc__
     doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
     doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
@@ -273,14 +282,7 @@ def _constraints(sk_class):
 
 
 class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
-    __doc__ = _doc(_sk.MLPClassifier, """Multi-layer Perceptron classifier trained by fastmlp's C kernels.
-
-    A drop-in replacement for ``sklearn.neural_network.MLPClassifier``: the same
-    parameters, attributes, methods and results (the same numbers for the same
-    random_state), with each training epoch, the L-BFGS loss and gradient, and
-    prediction computed by the C kernels. Additionally, ``activation`` may be
-    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
-    in float32 (scikit-learn returns float64 weights there).""")
+    __doc__ = _doc(_sk.MLPClassifier)
 
     _parameter_constraints = _constraints(_sk.MLPClassifier)
     _saved_attributes = _FastMLPMixin._saved_attributes + ("classes_",)
@@ -296,13 +298,6 @@ class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
 
 
 class MLPRegressor(_FastMLPMixin, _sk.MLPRegressor):
-    __doc__ = _doc(_sk.MLPRegressor, """Multi-layer Perceptron regressor trained by fastmlp's C kernels.
-
-    A drop-in replacement for ``sklearn.neural_network.MLPRegressor``: the same
-    parameters, attributes, methods and results (the same numbers for the same
-    random_state), with each training epoch, the L-BFGS loss and gradient, and
-    prediction computed by the C kernels. Additionally, ``activation`` may be
-    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
-    in float32 (scikit-learn returns float64 weights there).""")
+    __doc__ = _doc(_sk.MLPRegressor)
 
     _parameter_constraints = _constraints(_sk.MLPRegressor)
