@@ -362,14 +362,15 @@ def test_predict_out_of_memory_raises_memory_error(count, failing_allocations):
 
 
 def test_gemm_out_of_memory_raises_memory_error(failing_allocations):
-    A = np.ones((30, 20), np.float32)
+    """A product that packs (A^T) in a thread whose packing buffer cannot be had."""
+    A = np.ones((20, 30), np.float32)
     B = np.ones((20, 40), np.float32)
     C = np.full((30, 40), np.nan, np.float32)
 
     def gemm():
         failing_allocations(0)
         try:
-            return _kernels.gemm(A, B, C)
+            return _kernels.gemm(A, B, C, transA=True)
         finally:
             failing_allocations(-1)
 
