@@ -1,8 +1,9 @@
 """The bridge between the estimators and the C kernels.
 
-Name tables (a name maps to a kernel code: adding an activation is one row), array
-preparation for the kernels, the optimiser state, and the three whole-network passes:
-one training epoch, the full-batch loss and gradient, and the forward pass.
+Name tables (a name maps to a kernel code; the codes come from the C enums, see
+ARCHITECTURE.md), array preparation and weight checks shared by every estimator, the
+optimiser states, and the three whole-network passes: one training epoch, the full-batch
+loss and gradient, and the forward pass.
 Both `Network` and the scikit-learn drop-ins train through here; neither calls
 `_kernels` directly.
 """
