@@ -199,6 +199,21 @@ cdef int _check_apart(object out, str name, tuple inputs) except -1:
     return 0
 
 
+cdef int _pointers(void **p, str kernel, tuple written, tuple read, bint is64) except -1:
+    """p[i] = the data of the i-th array of written + read (NULL for None), after
+    checking that no array the kernel writes overlaps another of the call."""
+    cdef Py_ssize_t i
+    arrays = written + read
+    for i in range(len(written)):
+        if written[i] is not None:  # against every other argument, by position
+            _check_apart(written[i], f"an output of {kernel}", arrays[:i] + arrays[i + 1:])
+    for i in range(len(written)):
+        p[i] = _opt_ptr(written[i], is64)
+    for i in range(len(read)):
+        p[len(written) + i] = <void *>_opt_cptr(read[i], is64)
+    return 0
+
+
 cdef void *_opt_ptr(object a, bint is64) except? NULL:
     if a is None:
         return NULL
@@ -384,28 +399,25 @@ def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=No
     if (bias is not None and bias.shape != (N,)) or \
             (dact_src is not None and dact_src.shape != (M, N)):
         raise ValueError("gemm: bias must be (N,) and dact_src (M, N)")
-    _check_apart(C, "gemm's C", (A, B, bias, dact_src))
+    cdef void *p[5]  # C; A, B, bias, dact_src
+    _pointers(p, "gemm", (C,), (A, B, bias, dact_src), is64)
     cdef int status = STATUS_OK
-    cdef const void *a = _cptr(A, is64)
-    cdef const void *bp = _cptr(B, is64)
-    cdef void *c = _ptr(C, is64)
-    cdef const void *bi = _opt_cptr(bias, is64)
-    cdef const void *ds = _opt_cptr(dact_src, is64)
     cdef fm_int lda = A.shape[1], ldb = B.shape[1]
     with nogil:
         if reference and is64:
-            fm_gemm_ref_f64(transA, transB, M, N, K, <const double *>a, lda, <const double *>bp, ldb, beta,
-                            <double *>c, N)
+            fm_gemm_ref_f64(transA, transB, M, N, K, <const double *>p[1], lda,
+                            <const double *>p[2], ldb, beta, <double *>p[0], N)
         elif reference:
-            fm_gemm_ref_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
-                            <float>beta, <float *>c, N)
+            fm_gemm_ref_f32(transA, transB, M, N, K, <const float *>p[1], lda,
+                            <const float *>p[2], ldb, <float>beta, <float *>p[0], N)
         elif is64:
-            status = fm_gemm_f64(transA, transB, M, N, K, <const double *>a, lda, <const double *>bp, ldb,
-                                 beta, <double *>c, N, <const double *>bi, act, slope, <const double *>ds)
+            status = fm_gemm_f64(transA, transB, M, N, K, <const double *>p[1], lda,
+                                 <const double *>p[2], ldb, beta, <double *>p[0], N,
+                                 <const double *>p[3], act, slope, <const double *>p[4])
         else:
-            status = fm_gemm_f32(transA, transB, M, N, K, <const float *>a, lda, <const float *>bp, ldb,
-                                 <float>beta, <float *>c, N, <const float *>bi, act, slope,
-                                 <const float *>ds)
+            status = fm_gemm_f32(transA, transB, M, N, K, <const float *>p[1], lda,
+                                 <const float *>p[2], ldb, <float>beta, <float *>p[0], N,
+                                 <const float *>p[3], act, slope, <const float *>p[4])
     _raise_status(status, "GEMM packing")
     return C
 
@@ -418,19 +430,18 @@ def dense_forward(out, inp, W, bias, int act, double slope=0.0):
     cdef fm_int B = inp.shape[0], I = inp.shape[1], O = W.shape[1]
     if W.shape[0] != I or out.shape[0] != B or out.shape[1] != O or bias.shape[0] != O:
         raise ValueError("dense_forward: shapes do not agree")
-    _check_apart(out, "dense_forward's out", (inp, W, bias))
+    cdef void *p[4]  # out; inp, W, bias
+    _pointers(p, "dense_forward", (out,), (inp, W, bias), is64)
     cdef int status = STATUS_OK
-    cdef void *o = _ptr(out, is64)
-    cdef const void *x = _cptr(inp, is64)
-    cdef const void *w = _cptr(W, is64)
-    cdef const void *b = _cptr(bias, is64)
     with nogil:
         if is64:
-            status = fm_dense_forward_f64(<double *>o, <const double *>x, <const double *>w,
-                                          <const double *>b, B, I, O, act, slope)
+            status = fm_dense_forward_f64(<double *>p[0], <const double *>p[1],
+                                          <const double *>p[2], <const double *>p[3], B, I, O,
+                                          act, slope)
         else:
-            status = fm_dense_forward_f32(<float *>o, <const float *>x, <const float *>w,
-                                          <const float *>b, B, I, O, act, slope)
+            status = fm_dense_forward_f32(<float *>p[0], <const float *>p[1],
+                                          <const float *>p[2], <const float *>p[3], B, I, O,
+                                          act, slope)
     _raise_status(status, "GEMM packing")
     return out
 
@@ -444,26 +455,18 @@ def dense_backward(dinp, dW, db, dout, inp, W, int inp_act, double slope=0.0):
     if W.shape[0] != I or dout.shape[0] != B or dout.shape[1] != O or dW.shape != W.shape \
             or db.shape != (O,) or (dinp is not None and dinp.shape != inp.shape):
         raise ValueError("dense_backward: shapes do not agree")
-    for out, name in ((dinp, "dinp"), (dW, "dW"), (db, "db")):
-        if out is not None:
-            _check_apart(out, f"dense_backward's {name}",
-                         (dout, inp, W) + tuple(o for o in (dinp, dW, db) if o is not out))
+    cdef void *p[6]  # dinp, dW, db; dout, inp, W
+    _pointers(p, "dense_backward", (dinp, dW, db), (dout, inp, W), is64)
     cdef int status = STATUS_OK
-    cdef void *di = _opt_ptr(dinp, is64)
-    cdef void *dw = _ptr(dW, is64)
-    cdef void *dbp = _ptr(db, is64)
-    cdef const void *do = _cptr(dout, is64)
-    cdef const void *x = _cptr(inp, is64)
-    cdef const void *w = _cptr(W, is64)
     with nogil:
         if is64:
-            status = fm_dense_backward_f64(<double *>di, <double *>dw, <double *>dbp,
-                                           <const double *>do, <const double *>x,
-                                           <const double *>w, B, I, O, inp_act, slope)
+            status = fm_dense_backward_f64(<double *>p[0], <double *>p[1], <double *>p[2],
+                                           <const double *>p[3], <const double *>p[4],
+                                           <const double *>p[5], B, I, O, inp_act, slope)
         else:
-            status = fm_dense_backward_f32(<float *>di, <float *>dw, <float *>dbp,
-                                           <const float *>do, <const float *>x,
-                                           <const float *>w, B, I, O, inp_act, slope)
+            status = fm_dense_backward_f32(<float *>p[0], <float *>p[1], <float *>p[2],
+                                           <const float *>p[3], <const float *>p[4],
+                                           <const float *>p[5], B, I, O, inp_act, slope)
     _raise_status(status, "GEMM packing")
 
 
@@ -475,19 +478,16 @@ def loss_grad(delta, a, y, sw, int out_act, int loss):
     cdef fm_int B = a.shape[0], O = a.shape[1]
     if delta.shape != a.shape or y.shape != a.shape or (sw is not None and sw.shape != (B,)):
         raise ValueError("loss_grad: shapes do not agree")
-    _check_apart(delta, "loss_grad's delta", (a, y, sw))
-    cdef void *d = _ptr(delta, is64)
-    cdef const void *ap = _cptr(a, is64)
-    cdef const void *yp = _cptr(y, is64)
-    cdef const void *s = _opt_cptr(sw, is64)
+    cdef void *p[4]  # delta; a, y, sw
+    _pointers(p, "loss_grad", (delta,), (a, y, sw), is64)
     cdef double out
     with nogil:
         if is64:
-            out = fm_loss_grad_f64(<double *>d, <const double *>ap, <const double *>yp, <const double *>s, B, O,
-                                   out_act, loss)
+            out = fm_loss_grad_f64(<double *>p[0], <const double *>p[1], <const double *>p[2],
+                                   <const double *>p[3], B, O, out_act, loss)
         else:
-            out = fm_loss_grad_f32(<float *>d, <const float *>ap, <const float *>yp, <const float *>s, B, O,
-                                   out_act, loss)
+            out = fm_loss_grad_f32(<float *>p[0], <const float *>p[1], <const float *>p[2],
+                                   <const float *>p[3], B, O, out_act, loss)
     return out
 
 
@@ -496,19 +496,16 @@ def sgd_update(w, vel, graw, double alpha, double S, double lr, double momentum,
     cdef bint is64 = _is64(w)
     if vel.shape != w.shape or graw.shape != w.shape:
         raise ValueError("sgd_update: shapes do not agree")
-    _check_apart(w, "sgd_update's w", (vel, graw))
-    _check_apart(vel, "sgd_update's velocity", (graw,))
+    cdef void *p[3]  # w, vel; graw
+    _pointers(p, "sgd_update", (w, vel), (graw,), is64)
     cdef fm_int P = w.size
-    cdef void *wp = _ptr(w, is64)
-    cdef void *vp = _ptr(vel, is64)
-    cdef const void *gp = _cptr(graw, is64)
     with nogil:
         if is64:
-            fm_sgd_update_f64(<double *>wp, <double *>vp, <const double *>gp, P, alpha, S, lr,
-                              momentum, nesterov)
+            fm_sgd_update_f64(<double *>p[0], <double *>p[1], <const double *>p[2], P, alpha,
+                              S, lr, momentum, nesterov)
         else:
-            fm_sgd_update_f32(<float *>wp, <float *>vp, <const float *>gp, P, alpha, S, lr,
-                              momentum, nesterov)
+            fm_sgd_update_f32(<float *>p[0], <float *>p[1], <const float *>p[2], P, alpha,
+                              S, lr, momentum, nesterov)
 
 
 def adam_update(w, m, v, graw, double alpha, double S, double lr_t, double beta1,
@@ -516,21 +513,16 @@ def adam_update(w, m, v, graw, double alpha, double S, double lr_t, double beta1
     cdef bint is64 = _is64(w)
     if m.shape != w.shape or v.shape != w.shape or graw.shape != w.shape:
         raise ValueError("adam_update: shapes do not agree")
-    _check_apart(w, "adam_update's w", (m, v, graw))
-    _check_apart(m, "adam_update's m", (v, graw))
-    _check_apart(v, "adam_update's v", (graw,))
+    cdef void *p[4]  # w, m, v; graw
+    _pointers(p, "adam_update", (w, m, v), (graw,), is64)
     cdef fm_int P = w.size
-    cdef void *wp = _ptr(w, is64)
-    cdef void *mp = _ptr(m, is64)
-    cdef void *vp = _ptr(v, is64)
-    cdef const void *gp = _cptr(graw, is64)
     with nogil:
         if is64:
-            fm_adam_update_f64(<double *>wp, <double *>mp, <double *>vp, <const double *>gp, P,
-                               alpha, S, lr_t, beta1, beta2, eps)
+            fm_adam_update_f64(<double *>p[0], <double *>p[1], <double *>p[2],
+                               <const double *>p[3], P, alpha, S, lr_t, beta1, beta2, eps)
         else:
-            fm_adam_update_f32(<float *>wp, <float *>mp, <float *>vp, <const float *>gp, P, alpha,
-                               S, lr_t, beta1, beta2, eps)
+            fm_adam_update_f32(<float *>p[0], <float *>p[1], <float *>p[2],
+                               <const float *>p[3], P, alpha, S, lr_t, beta1, beta2, eps)
 
 
 # ---- whole-network passes ------------------------------------------------------------
