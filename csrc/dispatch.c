@@ -1,7 +1,7 @@
 /* dispatch.c - picks the instruction set at run time (the best the CPU has, or the one
  * FASTMLP_ISA names) and forwards the public entry points of fastmlp.h to it. */
 #include <stdlib.h>
-#include <string.h>
+#include <strings.h>
 #include "fm_internal.h"
 
 /* ---- instruction set choice -------------------------------------------------------- */
@@ -33,7 +33,7 @@ static const fm_table *fm_current = NULL;
 static const fm_table *fm_find(const char *name)
 {
     for (size_t i = 0; i < FM_N_TABLES; i++)
-        if (strcmp(fm_tables[i]->name, name) == 0 && fm_supported(fm_tables[i]))
+        if (strcasecmp(fm_tables[i]->name, name) == 0 && fm_supported(fm_tables[i]))
             return fm_tables[i];
     return NULL;
 }
@@ -63,6 +63,14 @@ const fm_table *fm_active(void)
 }
 
 const char *fm_isa(void) { return fm_active()->name; }
+
+const char *fm_isa_name(int i)
+{
+    return i >= 0 && (size_t)i < FM_N_TABLES && fm_supported(fm_tables[i]) ? fm_tables[i]->name
+                                                                          : NULL;
+}
+
+int fm_isa_count(void) { return (int)FM_N_TABLES; }
 
 /* ---- the public entry points -------------------------------------------------------- */
 #define FM_FORWARD(real, sfx)                                                              \

@@ -109,10 +109,18 @@ typedef struct {
 /* Called once per mini-batch; a non-zero return stops the epoch with FM_INTERRUPTED. */
 typedef int (*fm_stop_fn)(void *ctx);
 
-/* Which instruction set the dispatcher runs ("generic", "avx2", "avx512"). */
+/* Which instruction set the dispatcher runs ("generic", "avx2", "avx512"); the
+ * environment variable FASTMLP_ISA (any case) forces one the CPU has. */
 const char *fm_isa(void);
-/* Force an instruction set by name; returns 0 on success, -1 when unknown or unsupported. */
+/* Force an instruction set by name (any case); returns 0 on success, -1 when unknown or
+ * unsupported. */
 int fm_set_isa(const char *name);
+/* The instruction sets built in: fm_isa_count() of them, fm_isa_name(i) the i-th, or NULL
+ * when this CPU lacks it. */
+int fm_isa_count(void);
+const char *fm_isa_name(int i);
+/* The threads a parallel region of the kernels gets when called now from this thread. */
+int fm_max_threads(void);
 /* Testing hook: after 'count' more allocations every allocation of the kernels fails (as
  * when out of memory) until called with -1. */
 void fm_fail_allocations_after(fm_int count);

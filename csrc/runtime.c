@@ -59,6 +59,8 @@ int fm_omp_threads(void)
 #endif
 }
 
+int fm_max_threads(void) { return fm_omp_threads(); }
+
 int fm_omp_thread(void)
 {
 #ifdef _OPENMP

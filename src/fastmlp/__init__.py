@@ -15,10 +15,31 @@ _PUBLIC = {
     "MLPClassifier": "_multilayer_perceptron",
     "MLPRegressor": "_multilayer_perceptron",
     "load": "_io",
+    "show_config": "_config",
     "datasets": None,
     "plot": None,
 }
 __all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def _check_forced_isa():
+    """FASTMLP_ISA naming no instruction set of this CPU is said at import, not ignored."""
+    import os
+    import warnings
+
+    forced = os.environ.get("FASTMLP_ISA")
+    if not forced:
+        return
+    from . import _kernels
+
+    if _kernels.isa() != forced.lower():  # the dispatcher fell back to the best it has
+        warnings.warn(
+            f"FASTMLP_ISA={forced!r} is unknown or not supported by this CPU (choose from "
+            f"{', '.join(_kernels.supported_isas())}); running on {_kernels.isa()!r}",
+            RuntimeWarning, stacklevel=3)
+
+
+_check_forced_isa()
 
 
 def __getattr__(name):

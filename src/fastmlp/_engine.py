@@ -9,20 +9,12 @@ Both `Network` and the scikit-learn drop-ins train through here; neither calls
 """
 from __future__ import annotations
 
-import os
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import _kernels
 
-if os.environ.get("FASTMLP_ISA") and _kernels.isa() != os.environ["FASTMLP_ISA"]:
-    # the dispatcher falls back to the best supported instruction set; say so
-    warnings.warn(
-        f"FASTMLP_ISA={os.environ['FASTMLP_ISA']!r} is unknown or not supported by this "
-        f"CPU (choose from generic, avx2, avx512); running on {_kernels.isa()!r}",
-        RuntimeWarning, stacklevel=2)
 
 # ---- name tables ---------------------------------------------------------------------
 # Every name maps to a kernel code; the codes and their names come from the C enums

@@ -55,6 +55,9 @@ cdef extern from "fastmlp.h" nogil:
 
     const char *fm_isa()
     int fm_set_isa(const char *name)
+    int fm_isa_count()
+    const char *fm_isa_name(int i)
+    int fm_max_threads()
     void fm_fail_allocations_after(fm_int count)
     int fm_in_forked_child()
 
@@ -123,6 +126,48 @@ def set_isa(name):
     """Run the kernels on the named instruction set; ValueError if this CPU lacks it."""
     if fm_set_isa(name.encode()) != 0:
         raise ValueError(f"instruction set {name!r} is unknown or not supported by this CPU")
+
+
+cdef extern from *:
+    """
+    #ifndef FM_BUILD_COMPILER
+    #define FM_BUILD_COMPILER "unknown"
+    #endif
+    #ifndef FM_BUILD_FLAGS
+    #define FM_BUILD_FLAGS "unknown"
+    #endif
+    #ifdef _OPENMP
+    #define FM_OPENMP_VERSION _OPENMP
+    #else
+    #define FM_OPENMP_VERSION 0
+    #endif
+    """
+    const char *FM_BUILD_COMPILER
+    const char *FM_BUILD_FLAGS
+    int FM_OPENMP_VERSION
+
+
+def supported_isas():
+    """The instruction sets built in that this CPU has, best first."""
+    cdef int i
+    cdef const char *name
+    out = []
+    for i in range(fm_isa_count()):
+        name = fm_isa_name(i)
+        if name != NULL:
+            out.append(name.decode())
+    return out
+
+
+def build_info():
+    """What the kernels were built with: compiler, flags, OpenMP version (0: none)."""
+    return {"compiler": FM_BUILD_COMPILER.decode(), "flags": FM_BUILD_FLAGS.decode(),
+            "openmp": FM_OPENMP_VERSION}
+
+
+def max_threads():
+    """The threads a kernel's parallel region gets now, in this thread."""
+    return fm_max_threads()
 
 
 def fail_allocations_after(fm_int count):
