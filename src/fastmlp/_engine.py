@@ -10,6 +10,8 @@ Both `Network` and the scikit-learn drop-ins train through here; neither calls
 from __future__ import annotations
 
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -66,6 +68,18 @@ def resolve_loss(loss, out_activation):
     if loss == "log_loss":
         loss = "categorical_log_loss" if out_activation == "softmax" else "binary_log_loss"
     return lookup(LOSSES, loss, "loss")
+
+
+def spec(hidden, out, loss="squared_error", slope=0.01):
+    """Spec(hidden, out, loss, slope), made once per combination (a Spec is never
+    changed); names that cannot be hashed get theirs made, and refused, by Spec."""
+    try:
+        return _spec(hidden, out, loss, slope)
+    except TypeError:
+        return Spec(hidden, out, loss, slope)
+
+
+_spec = functools.lru_cache(maxsize=256)(lambda *args: Spec(*args))
 
 
 class Spec:

@@ -80,7 +80,7 @@ class _FastMLPMixin:
     # ---- what the kernels need besides the arrays ----------------------------------
 
     def _spec(self):
-        return _engine.Spec(self.activation, self.out_activation_, self.loss)
+        return _engine.spec(self.activation, self.out_activation_, self.loss)
 
     def _loss_scale(self):
         # scikit-learn's squared error averages over the outputs; its gradient does not.
@@ -89,6 +89,11 @@ class _FastMLPMixin:
     def _kernel_params(self, dtype):
         """coefs_ and intercepts_ as C-contiguous arrays of dtype (no copy when they
         already are)."""
+        for a in self.coefs_ + self.intercepts_:
+            if not (type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous):
+                break
+        else:
+            return self.coefs_, self.intercepts_
         return ([np.require(c, dtype, ["C"]) for c in self.coefs_],
                 [np.require(b, dtype, ["C"]) for b in self.intercepts_])
 
@@ -106,6 +111,27 @@ class _FastMLPMixin:
         dtype = np.float32 if promoted == np.float32 else np.float64
         coefs, intercepts = self._kernel_params(dtype)
         return _engine.forward(coefs, intercepts, self._spec(), _engine.kernel_X(X, dtype))
+
+    def _clean_input(self, X):
+        """X itself when scikit-learn's checks would pass it unchanged and without a
+        warning: a fitted model without feature names, and a non-empty, C-contiguous,
+        aligned 2-D float32 or float64 ndarray of the fitted width with finite values.
+        None for anything else, which then takes scikit-learn's own path (its checks,
+        conversions, errors and warnings)."""
+        if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FAST_DTYPES
+                or not (X.flags.c_contiguous and X.flags.aligned) or X.shape[0] == 0
+                or X.shape[1] != getattr(self, "n_features_in_", None)
+                or hasattr(self, "feature_names_in_") or not hasattr(self, "coefs_")):
+            return None
+        return X if np.isfinite(X).all() else None
+
+    def _forward_clean(self, X):
+        """_forward_pass_fast on an input _clean_input passed, without its checks:
+        float32 when X and the weights are, float64 otherwise (NumPy's promotion)."""
+        dtype = X.dtype if X.dtype == self.coefs_[0].dtype else _FAST_DTYPES[1]
+        coefs, intercepts = self._kernel_params(dtype)
+        return _engine.forward(coefs, intercepts, self._spec(),
+                               X if X.dtype == dtype else X.astype(dtype))
 
     # ---- L-BFGS --------------------------------------------------------------------
 
@@ -281,11 +307,41 @@ def _constraints(sk_class):
     return {**sk_class._parameter_constraints, "activation": [StrOptions(_ACTIVATIONS)]}
 
 
+# The input dtypes that scikit-learn's validation keeps as they are.
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
     __doc__ = _doc(_sk.MLPClassifier)
 
     _parameter_constraints = _constraints(_sk.MLPClassifier)
     _saved_attributes = _FastMLPMixin._saved_attributes + ("classes_",)
+
+    def predict(self, X):
+        X_clean = self._clean_input(X)
+        if X_clean is None:
+            return super().predict(X)
+        y = self._forward_clean(X_clean)
+        binarizer = self._label_binarizer
+        # LabelBinarizer.inverse_transform's two cases, without its checks
+        if binarizer.y_type_ == "multiclass":
+            return binarizer.classes_[y.argmax(axis=1)]
+        if binarizer.y_type_ == "binary" and self.n_outputs_ == 1:
+            return binarizer.classes_[(y.ravel() > 0.5).astype(np.intp)]
+        return binarizer.inverse_transform(y)
+
+    def predict_proba(self, X):
+        X_clean = self._clean_input(X)
+        if X_clean is None:
+            return super().predict_proba(X)
+        y = self._forward_clean(X_clean)
+        if self.n_outputs_ == 1:
+            y = y.ravel()
+            return np.vstack([1 - y, y]).T
+        return y
+
+    predict.__doc__ = _sk.MLPClassifier.predict.__doc__
+    predict_proba.__doc__ = _sk.MLPClassifier.predict_proba.__doc__
 
     def _after_load(self):
         super()._after_load()
@@ -301,3 +357,12 @@ class MLPRegressor(_FastMLPMixin, _sk.MLPRegressor):
     __doc__ = _doc(_sk.MLPRegressor)
 
     _parameter_constraints = _constraints(_sk.MLPRegressor)
+
+    def predict(self, X):
+        X_clean = self._clean_input(X)
+        if X_clean is None:
+            return super().predict(X)
+        y = self._forward_clean(X_clean)
+        return y.ravel() if y.shape[1] == 1 else y
+
+    predict.__doc__ = _sk.MLPRegressor.predict.__doc__

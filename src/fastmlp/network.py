@@ -259,7 +259,7 @@ class Network(BaseEstimator):
 
     def _spec(self):
         loss = AUTO_LOSS[self.output] if self.loss == "auto" else self.loss
-        return _engine.Spec(self.activation, self.output, loss, self.slope)
+        return _engine.spec(self.activation, self.output, loss, self.slope)
 
     # ---- weights -----------------------------------------------------------------------
 

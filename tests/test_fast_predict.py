@@ -1,0 +1,133 @@
+"""The drop-ins' prediction fast path: a clean input (a C-contiguous float32/float64
+ndarray of the fitted width, finite, on a model fitted without feature names) skips
+scikit-learn's validation and label decoding and gives the same outputs, bit for bit,
+as scikit-learn's own path; every other input takes that path, so its errors and
+warnings are scikit-learn's exactly."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import neural_network as sk
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+
+import fastmlp
+
+X, y = make_classification(n_samples=300, n_features=8, n_informative=5, n_classes=3,
+                           random_state=0)
+
+
+def _fit(cls, X, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(hidden_layer_sizes=(16,), max_iter=30, random_state=0, **params).fit(X, y)
+
+
+class _Subclass(np.ndarray):
+    """Not a plain ndarray: the fast path declines it, and scikit-learn's validation turns
+    it into the same array."""
+
+
+def _slow(model, method, X):
+    """The same call through scikit-learn's path (validation, _forward_pass_fast, the
+    label binarizer), as every prediction went before the fast path."""
+    Xs = X.view(_Subclass)
+    assert model._clean_input(Xs) is None
+    return getattr(model, method)(Xs)
+
+
+MODELS = {
+    "multiclass": lambda dt: _fit(fastmlp.MLPClassifier, X.astype(dt), y),
+    "binary": lambda dt: _fit(fastmlp.MLPClassifier, X.astype(dt), np.array(["a", "b"])[y % 2]),
+    "multilabel": lambda dt: _fit(fastmlp.MLPClassifier, X.astype(dt),
+                                  np.column_stack([y == 0, y == 1, y == 2]).astype(int)),
+    "regressor": lambda dt: _fit(fastmlp.MLPRegressor, X.astype(dt), X[:, 0] + y),
+    "regressor-2d": lambda dt: _fit(fastmlp.MLPRegressor, X.astype(dt),
+                                    np.column_stack([X[:, 0], y])),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_fast_path_gives_the_same_outputs_as_scikit_learns_path(kind, dtype):
+    model = MODELS[kind](dtype)
+    methods = ["predict"] + (["predict_proba", "predict_log_proba"]
+                             if kind in ("multiclass", "binary", "multilabel") else [])
+    for rows in (X[:1], X[:7], X):
+        for in_dtype in (np.float32, np.float64):
+            Xc = np.ascontiguousarray(rows, dtype=in_dtype)
+            assert model._clean_input(Xc) is Xc
+            for method in methods:
+                fast = getattr(model, method)(Xc)
+                slow = _slow(model, method, Xc)
+                assert fast.dtype == slow.dtype and fast.shape == slow.shape
+                np.testing.assert_array_equal(fast, slow)
+
+
+def test_fast_path_runs_the_kernels_without_validation(monkeypatch):
+    """A clean input never reaches validate_data; a list does."""
+    from fastmlp import _multilayer_perceptron as mlp
+
+    model = MODELS["multiclass"](np.float64)
+    calls = []
+    real = mlp.validate_data
+    monkeypatch.setattr(mlp, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model.predict(X[:3])
+    assert calls == []
+    model.predict(X[:3].tolist())
+    assert calls == [1]
+
+
+def _error(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = call()
+        except Exception as exc:  # the type and message are what is compared
+            return type(exc), str(exc), [str(w.message) for w in caught]
+    return None, repr(np.asarray(out).shape), [str(w.message) for w in caught]
+
+
+BAD_INPUTS = {
+    "nan": lambda: np.where(np.arange(8) == 3, np.nan, X[:2]),
+    "inf": lambda: np.where(np.arange(8) == 3, np.inf, X[:2]),
+    "wrong-width": lambda: X[:2, :7].copy(),
+    "strings": lambda: np.array([["a"] * 8, ["b"] * 8]),
+    "empty": lambda: np.empty((0, 8)),
+    "3-d": lambda: X[:2].reshape(2, 2, 4),
+    "1-d": lambda: X[0].copy(),
+    "list": lambda: X[:2].tolist(),
+    "sparse": lambda: sp.csr_matrix(X[:2]),
+    "fortran": lambda: np.asfortranarray(X[:4]),
+    "int": lambda: X[:2].astype(int),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_every_other_input_gets_scikit_learns_exact_answer(bad, method):
+    ours = _fit(fastmlp.MLPClassifier, X, y)
+    theirs = _fit(sk.MLPClassifier, X, y)
+    Xb = BAD_INPUTS[bad]()
+    assert _error(lambda: getattr(ours, method)(Xb)) == \
+        _error(lambda: getattr(theirs, method)(Xb))
+
+
+@pytest.mark.parametrize("names", ["same", "missing", "other"])
+def test_dataframes_and_feature_names_take_scikit_learns_path(names):
+    pd = pytest.importorskip("pandas")
+    cols = [f"f{i}" for i in range(8)]
+    frame = pd.DataFrame(X, columns=cols)
+    ours = _fit(fastmlp.MLPClassifier, frame, y)
+    theirs = _fit(sk.MLPClassifier, frame, y)
+    Xq = {"same": frame.iloc[:5], "missing": X[:5],
+          "other": pd.DataFrame(X[:5], columns=cols[::-1])}[names]
+    assert _error(lambda: ours.predict(Xq)) == _error(lambda: theirs.predict(Xq))
+    if names == "missing":  # a plain array on a model fitted with names: the warning
+        assert ours._clean_input(np.ascontiguousarray(X[:5])) is None
+
+
+def test_unfitted_model_says_so_as_scikit_learn():
+    assert _error(lambda: fastmlp.MLPClassifier().predict(X[:2])) == \
+        _error(lambda: sk.MLPClassifier().predict(X[:2]))
