@@ -27,7 +27,6 @@ import gc
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import time
@@ -440,17 +439,6 @@ def print_row(row):
         print(f"           ({name} skipped: {why})")
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def blas_kernel():
     """What NumPy's BLAS runs, as threadpoolctl reports it."""
     from threadpoolctl import threadpool_info
@@ -477,7 +465,8 @@ def main(argv=None):
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if os.environ.pop(var, None) is not None:
             print(f"({var} was set: unset for this run)")
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; NumPy's BLAS: {blas_kernel()}")
+    from fastmlp._config import config_info
+    print(f"CPU: {config_info()['CPU']}; NumPy's BLAS: {blas_kernel()}")
     print(f"seconds per epoch (predict: per call), median of {args.repeats}; "
           f"ratios = contender / fastmlp (the estimator)")
     rates, rows = run(args.configs, args.contenders, args.repeats, args.warmup)
