@@ -123,6 +123,16 @@ int fm_isa_count(void) { return (int)FM_N_TABLES; }
                                                  loss_scale, loss_out, rows_done, stop,    \
                                                  stop_ctx);                                \
     }                                                                                      \
+    int fm_train_epochs_##sfx(const fm_net *net, fm_optim *opt, fm_run *run,              \
+                              const fm_data *data, const fm_int *idx, fm_int n_epochs,     \
+                              fm_int batch_size, double loss_scale, double *losses,        \
+                              int *events, fm_int *epochs_done, fm_stop_fn stop,           \
+                              void *stop_ctx)                                              \
+    {                                                                                      \
+        return fm_active()->fm_train_epochs_##sfx(net, opt, run, data, idx, n_epochs,      \
+                                                  batch_size, loss_scale, losses, events,  \
+                                                  epochs_done, stop, stop_ctx);            \
+    }                                                                                      \
     int fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,      \
                                double loss_scale, void **gW, void **gb, double *loss_out)  \
     {                                                                                      \

@@ -64,7 +64,9 @@ enum fm_status {
     FM_NONFINITE = 1,    /* a batch loss was NaN or inf: stopped before updating with it */
     FM_INTERRUPTED = 2,  /* the stop callback asked to stop (Ctrl-C) */
     FM_NOMEM = 3,        /* a workspace allocation failed */
-    FM_ZERO_WEIGHT = 4   /* the sample weights of all rows sum to zero (loss and gradient) */
+    FM_ZERO_WEIGHT = 4,  /* the sample weights of all rows sum to zero (loss and gradient;
+                          * in training: of every mini-batch of an epoch) */
+    FM_STOPPED = 5       /* fm_train_epochs: the stopping rule ended training */
 };
 
 /* A network of L dense layers. W[l] is (sizes[l], sizes[l+1]), b[l] is (sizes[l+1]).
@@ -105,6 +107,33 @@ typedef struct {
     void **m;
     void **v;
 } fm_optim;
+
+/* What scikit-learn's stochastic training loop does between epochs, for fm_train_epochs.
+ * After each epoch of mean loss 'loss' (and n rows):
+ *   t += n;
+ *   no_improvement = loss > best_loss - tol ? no_improvement + 1 : 0;
+ *   best_loss = min(best_loss, loss);
+ *   SGD with FM_INVSCALING: lr = lr_init / (t + 1)^power_t;
+ *   if no_improvement > n_iter_no_change (and check_loss):
+ *     SGD with FM_ADAPTIVE: stop when lr <= 1e-6, else lr /= 5 and no_improvement = 0;
+ *     otherwise: stop.
+ * With check_loss = 0 (early stopping on a validation score, which the caller computes)
+ * only t and the schedule advance. The fields are updated in place. */
+enum fm_schedule { FM_CONSTANT = 0, FM_INVSCALING = 1, FM_ADAPTIVE = 2 };
+
+/* What happened after an epoch, for the caller's messages (fm_train_epochs' events). */
+enum fm_event { FM_EVENT_NONE = 0, FM_EVENT_STOP = 1, FM_EVENT_LR_DECREASED = 2 };
+
+typedef struct {
+    int schedule;          /* enum fm_schedule; SGD only (Adam's lr never changes) */
+    double lr_init, power_t;
+    fm_int t;              /* samples seen (scikit-learn's t_) */
+    int check_loss;        /* apply the stopping rule to the training loss */
+    double tol;
+    fm_int n_iter_no_change;
+    double best_loss;      /* the least epoch loss so far (inf before the first) */
+    fm_int no_improvement; /* scikit-learn's _no_improvement_count */
+} fm_run;
 
 /* Called once per mini-batch; a non-zero return stops the epoch with FM_INTERRUPTED. */
 typedef int (*fm_stop_fn)(void *ctx);
@@ -175,6 +204,20 @@ int fm_in_forked_child(void);
                              const fm_int *idx, fm_int batch_size, double loss_scale,      \
                              double *loss_out, fm_int *rows_done, fm_stop_fn stop,         \
                              void *stop_ctx);                                              \
+    /* Up to n_epochs epochs of fm_epoch_train, epoch e over the rows                    \
+     * idx[e*n .. (e+1)*n) (all in order when idx is NULL), each followed by the run's   \
+     * bookkeeping (fm_run): losses[e] = the epoch's mean batch loss (loss_out/rows_done \
+     * of fm_epoch_train), events[e] = enum fm_event. Returns FM_OK after n_epochs       \
+     * epochs, FM_STOPPED when the rule stopped after epoch *epochs_done, or the status  \
+     * of a failed epoch (FM_NONFINITE also when a weight became NaN or inf;             \
+     * FM_ZERO_WEIGHT when no batch of it had weight), the parameters then as that epoch \
+     * left them and *epochs_done the epochs before it. The one-thread-or-all trial runs \
+     * over the batches of all epochs, so that short epochs get it too. */               \
+    int fm_train_epochs_##sfx(const fm_net *net, fm_optim *opt, fm_run *run,              \
+                              const fm_data *data, const fm_int *idx, fm_int n_epochs,     \
+                              fm_int batch_size, double loss_scale, double *losses,        \
+                              int *events, fm_int *epochs_done, fm_stop_fn stop,           \
+                              void *stop_ctx);                                             \
     /* Loss (*loss_out) and gradient of the whole data set, as one batch of all n rows,   \
      * for L-BFGS and gradient checks: gW[l], gb[l] are filled. The rows are taken in      \
      * chunks (the workspace does not grow with n), the sums kept in the order of one      \

@@ -37,7 +37,8 @@ enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
 /* The kernels every instruction set provides, for both element types. */
 #define FM_KERNELS(X)                                                                     \
     X(fm_gemm) X(fm_gemm_ref) X(fm_dense_forward) X(fm_dense_backward) X(fm_loss_grad)   \
-    X(fm_sgd_update) X(fm_adam_update) X(fm_epoch_train) X(fm_loss_and_grad)              \
+    X(fm_sgd_update) X(fm_adam_update) X(fm_epoch_train) X(fm_train_epochs)              \
+    X(fm_loss_and_grad)                                                                   \
     X(fm_forward_net)
 
 #define FM_SLOT(fn) __typeof__(fn##_f32) *fn##_f32; __typeof__(fn##_f64) *fn##_f64;

@@ -1,7 +1,7 @@
 """The numbers come from fastmlp's kernels, the same ones for any thread count, and past
 the first chunk of rows too; the kernels read memory-mapped input where it lies.
 
-Spies wrap the three whole-network passes of `fastmlp._engine` (train_epoch,
+Spies wrap the whole-network passes of `fastmlp._engine` (train_epoch, train_epochs,
 loss_and_grad, forward) to show that the scikit-learn drop-ins train and predict through
 them (scikit-learn's own NumPy code would give nearly the same numbers, so agreement
 with scikit-learn alone cannot tell).
@@ -29,11 +29,11 @@ ESTIMATORS = [(MLPClassifier, Y3), (MLPRegressor, REGRESSION_Y)]
 # ---- spies ----------------------------------------------------------------------------
 
 class EngineSpy:
-    """Records the results of every call of _engine.train_epoch, loss_and_grad and
-    forward (the functions still run), and makes scikit-learn's own NumPy passes fail
+    """Records the results of every call of _engine.train_epoch, train_epochs,
+    loss_and_grad and forward (the functions still run), and makes scikit-learn's own NumPy passes fail
     (and be recorded) should anything call them."""
 
-    PASSES = ("train_epoch", "loss_and_grad", "forward")
+    PASSES = ("train_epoch", "train_epochs", "loss_and_grad", "forward")
     SKLEARN_NUMPY = ("_forward_pass", "_forward_pass_fast", "_backprop",
                      "_compute_loss_grad")
 
@@ -72,7 +72,8 @@ def check_predictions_come_from_forward(est, spy, X):
     (as labels or probabilities for a classifier, raveled for one regression output)."""
     spy.clear()
     labels_or_values = est.predict(X)
-    assert spy.counts() == {"train_epoch": 0, "loss_and_grad": 0, "forward": 1}
+    assert spy.counts() == {"train_epoch": 0, "train_epochs": 0, "loss_and_grad": 0,
+                            "forward": 1}
     out = spy.results["forward"][0]
     assert out.shape == (len(X), est.n_outputs_)
     if isinstance(est, MLPClassifier):
@@ -89,29 +90,35 @@ def check_predictions_come_from_forward(est, spy, X):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("Estimator, y", ESTIMATORS, ids=["classifier", "regressor"])
 def test_stochastic_solvers_run_through_the_kernels(Estimator, y, solver, monkeypatch):
-    """fit runs each epoch in one _engine.train_epoch call, whose loss is the loss
-    curve's; partial_fit runs one more; no full-batch gradient, none of scikit-learn's
-    NumPy passes; predict and predict_proba are the kernels' forward pass."""
+    """fit runs its epochs (few and small: all of them) in one _engine.train_epochs
+    call, whose losses are the loss curve; partial_fit runs one more; no full-batch
+    gradient, none of scikit-learn's NumPy passes; predict and predict_proba are the
+    kernels' forward pass."""
     spy = EngineSpy(monkeypatch)
     est = Estimator(hidden_layer_sizes=(8,), solver=solver, max_iter=4, batch_size=25,
                     random_state=0).fit(X, y)
-    assert spy.counts() == {"train_epoch": 4, "loss_and_grad": 0, "forward": 0}
-    assert est.loss_curve_ == spy.results["train_epoch"]
+    assert spy.counts() == {"train_epoch": 0, "train_epochs": 1, "loss_and_grad": 0,
+                            "forward": 0}
+    assert est.loss_curve_ == spy.results["train_epochs"][0].losses
+    assert len(est.loss_curve_) == 4
     spy.clear()
     est.partial_fit(X, y)
-    assert spy.counts() == {"train_epoch": 1, "loss_and_grad": 0, "forward": 0}
-    assert est.loss_curve_[-1] == spy.results["train_epoch"][0]
+    assert spy.counts() == {"train_epoch": 0, "train_epochs": 1, "loss_and_grad": 0,
+                            "forward": 0}
+    assert est.loss_curve_[-1:] == spy.results["train_epochs"][0].losses
     check_predictions_come_from_forward(est, spy, X)
 
 
 @quiet
 @pytest.mark.parametrize("Estimator, y", ESTIMATORS, ids=["classifier", "regressor"])
 def test_early_stopping_scores_through_the_kernels(Estimator, y, monkeypatch):
-    """With early stopping, each epoch's validation score comes from one forward pass."""
+    """With early stopping, each epoch is one train_epochs call, and its validation score
+    comes from one forward pass."""
     spy = EngineSpy(monkeypatch)
     est = Estimator(hidden_layer_sizes=(8,), solver="adam", max_iter=3, batch_size=25,
                     early_stopping=True, random_state=0).fit(X, y)
-    assert spy.counts() == {"train_epoch": 3, "loss_and_grad": 0, "forward": 3}
+    assert spy.counts() == {"train_epoch": 0, "train_epochs": 3, "loss_and_grad": 0,
+                            "forward": 3}
 
 
 @quiet
@@ -126,7 +133,7 @@ def test_lbfgs_runs_through_the_kernels(Estimator, y, monkeypatch):
     est = Estimator(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5,
                     random_state=0).fit(X, y)
     counts = spy.counts()
-    assert counts["train_epoch"] == 0 and counts["forward"] == 0
+    assert counts["train_epoch"] == counts["train_epochs"] == counts["forward"] == 0
     assert counts["loss_and_grad"] >= est.n_iter_ == 5
     assert est.loss_ in [loss for loss, _, _ in spy.results["loss_and_grad"]]
     if Estimator is MLPClassifier:
@@ -135,22 +142,26 @@ def test_lbfgs_runs_through_the_kernels(Estimator, y, monkeypatch):
         spy.clear()
         est.partial_fit(X, y)
         counts = spy.counts()
-        assert counts["train_epoch"] == 0 and counts["loss_and_grad"] >= 5
+        assert counts["train_epoch"] == counts["train_epochs"] == 0
+        assert counts["loss_and_grad"] >= 5
         assert est.loss_ in [loss for loss, _, _ in spy.results["loss_and_grad"]]
     check_predictions_come_from_forward(est, spy, X)
 
 
 def test_network_runs_through_the_kernels(monkeypatch):
-    """Network trains each epoch in one train_epoch call and predicts with forward."""
+    """Network trains its (few, small) epochs in one train_epochs call and predicts with
+    forward."""
     spy = EngineSpy(monkeypatch)
     net = Network([6, 8, 3], epochs=3, random_state=0).fit(X, Y3)
-    assert spy.counts() == {"train_epoch": 3, "loss_and_grad": 0, "forward": 0}
-    assert net.loss_curve_ == spy.results["train_epoch"]
+    assert spy.counts() == {"train_epoch": 0, "train_epochs": 1, "loss_and_grad": 0,
+                            "forward": 0}
+    assert net.loss_curve_ == spy.results["train_epochs"][0].losses
     net.partial_fit(X, Y3)
-    assert spy.counts()["train_epoch"] == 4
+    assert spy.counts()["train_epochs"] == 2
     spy.clear()
     proba, labels = net.predict_proba(X), net.predict(X)
-    assert spy.counts() == {"train_epoch": 0, "loss_and_grad": 0, "forward": 2}
+    assert spy.counts() == {"train_epoch": 0, "train_epochs": 0, "loss_and_grad": 0,
+                            "forward": 2}
     np.testing.assert_array_equal(proba, spy.results["forward"][0])
     np.testing.assert_array_equal(labels, spy.results["forward"][1].argmax(axis=1))
 
@@ -311,17 +322,17 @@ def test_memmap_is_read_in_place(memmap, make, monkeypatch):
     and the prediction kernel reads it in place too."""
     mm, y = memmap
     seen = []
-    real_epoch, real_forward = _kernels.epoch_train, _kernels.forward_net
+    real_epochs, real_forward = _kernels.train_epochs, _kernels.forward_net
 
-    def epoch_spy(coefs, intercepts, hidden, out, loss, slope, X, *args, **kwargs):
-        seen.append(("epoch", X))
-        return real_epoch(coefs, intercepts, hidden, out, loss, slope, X, *args, **kwargs)
+    def epochs_spy(coefs, intercepts, hidden, out, loss, slope, X, *args, **kwargs):
+        seen.append(("epochs", X))
+        return real_epochs(coefs, intercepts, hidden, out, loss, slope, X, *args, **kwargs)
 
     def forward_spy(coefs, intercepts, hidden, out, slope, X, *args, **kwargs):
         seen.append(("forward", X))
         return real_forward(coefs, intercepts, hidden, out, slope, X, *args, **kwargs)
 
-    monkeypatch.setattr(_kernels, "epoch_train", epoch_spy)
+    monkeypatch.setattr(_kernels, "train_epochs", epochs_spy)
     monkeypatch.setattr(_kernels, "forward_net", forward_spy)
     model = make()
     model.partial_fit(mm, y, classes=[0, 1, 2])
@@ -329,7 +340,8 @@ def test_memmap_is_read_in_place(memmap, make, monkeypatch):
                         {"epochs": 2}))
     model.fit(mm, y)
     model.predict(mm)
-    assert [what for what, _ in seen] == ["epoch"] * 3 + ["forward"]
+    # partial_fit's epoch, fit's two (one call), predict
+    assert [what for what, _ in seen] == ["epochs"] * 2 + ["forward"]
     for what, array in seen:
         assert np.shares_memory(array, mm), what
 

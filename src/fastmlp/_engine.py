@@ -48,8 +48,12 @@ OUTPUT_ACTIVATIONS = _with_aliases({name: _kernels.ACT_CODES[name] for name in
 # Losses. "log_loss" is resolved by the output unit (see resolve_loss).
 LOSSES = _with_aliases(_kernels.LOSS_CODES)
 SOLVERS = dict(_kernels.SOLVER_CODES)
+# scikit-learn's learning-rate schedules of SGD (fm_train_epochs applies them).
+SCHEDULES = dict(_kernels.SCHEDULE_CODES)
 
 STATUS_NONFINITE = _kernels.STATUS_NONFINITE
+STATUS_OK, STATUS_STOPPED = _kernels.STATUS_OK, _kernels.STATUS_STOPPED
+STATUS_NOMEM, STATUS_ZERO_WEIGHT = _kernels.STATUS_NOMEM, _kernels.STATUS_ZERO_WEIGHT
 
 
 def lookup(table, name, what):
@@ -209,6 +213,10 @@ class OptimizerState:
     def iteration_ends(self, time_step):
         """Called after each epoch with the number of samples seen (scikit-learn's t_)."""
 
+    def schedule_args(self):
+        """The learning-rate schedule, as fm_run's fields (schedule, lr_init, power_t)."""
+        raise NotImplementedError
+
     def trigger_stopping(self, msg, verbose):
         """No improvement for n_iter_no_change epochs: True to stop, as scikit-learn."""
         if verbose:
@@ -270,6 +278,10 @@ class SGDState(OptimizerState):
         return dict(solver=self.solver, lr=self.learning_rate, momentum=self.momentum,
                     nesterov=bool(self.nesterov), beta1=0.0, beta2=0.0, eps=0.0)
 
+    def schedule_args(self):
+        return dict(schedule=SCHEDULES[self.lr_schedule],
+                    lr_init=float(self.learning_rate_init), power_t=float(self.power_t))
+
 
 class AdamState(OptimizerState):
     """Adam (Kingma and Ba), as scikit-learn's AdamOptimizer; m and v are its moments."""
@@ -286,6 +298,10 @@ class AdamState(OptimizerState):
     def kernel_args(self):
         return dict(solver=self.solver, lr=self.learning_rate_init, momentum=0.0,
                     nesterov=False, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+
+    def schedule_args(self):
+        return dict(schedule=SCHEDULES["constant"], lr_init=float(self.learning_rate_init),
+                    power_t=0.0)
 
 
 # The optimiser of each solver name: OPTIMIZERS[solver](params, learning_rate_init, ...).
@@ -358,3 +374,138 @@ def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, o
         raise ValueError("the sample weights of every mini-batch sum to zero: there is "
                          "nothing to train on")
     return loss_sum / rows
+
+
+# ---- several epochs per call -----------------------------------------------------------
+# A small fit runs hundreds of epochs of a few batches each; a call into the kernels per
+# epoch would cost more than the epoch's arithmetic. So the stochastic solvers hand the
+# kernels blocks of epochs, with each epoch's row order drawn ahead, and the kernels
+# apply scikit-learn's schedule and stopping rule between them (fm_run in fastmlp.h).
+
+# Products per block: blocks stay short enough that a failure late in one (which replays
+# the block's good epochs) and the row orders drawn ahead stay cheap.
+BLOCK_PRODUCTS = 2 ** 28
+BLOCK_ROWS = 2 ** 22
+
+
+def epochs_per_call(n_rows, coefs):
+    """How many epochs of n_rows rows one call should run on a network of coefs."""
+    products = n_rows * sum(c.size for c in coefs)
+    return max(1, min(BLOCK_PRODUCTS // max(products, 1), BLOCK_ROWS // max(n_rows, 1)))
+
+
+class RowOrders:
+    """The row order of each epoch: a permutation `random_state.shuffle(np.arange(n))`
+    (that is, `random_state.permutation(n)`), which, with compound (scikit-learn's loop,
+    whose `sklearn.utils.shuffle` permutes the order it is given), permutes the previous
+    epoch's order. Orders are drawn ahead for a block of epochs; `keep(k)` then puts
+    random_state where drawing k of them would have left it, so that a user's
+    RandomState instance ends as a loop of one epoch per call would leave it."""
+
+    def __init__(self, n, random_state, compound=True):
+        self.n = n
+        self.random_state = random_state
+        self.compound = compound
+        self.current = np.arange(n, dtype=np.int64)
+        self._drawn = None
+
+    def _permute(self, order):
+        perm = np.arange(self.n)
+        self.random_state.shuffle(perm)
+        return order[perm]
+
+    def draw(self, k):
+        """The next k epochs' orders, a (k, n) int64 array."""
+        self._state = self.random_state.get_state()
+        orders = np.empty((k, self.n), dtype=np.int64)
+        order = self.current
+        for e in range(k):
+            orders[e] = self._permute(order)
+            if self.compound:
+                order = orders[e]
+        self._drawn = orders
+        return orders
+
+    def keep(self, k):
+        """The first k orders of the last draw were used (the others are given back)."""
+        orders, self._drawn = self._drawn, None
+        if k < len(orders):
+            self.random_state.set_state(self._state)
+            for _ in range(k):
+                self._permute(self.current)
+        if k and self.compound:
+            self.current = orders[k - 1].copy()
+
+
+class EpochsResult:
+    """What a block of epochs did: losses and events (fm_event codes) of the epochs that
+    completed, whether the stopping rule ended training, and the exception (or None) that
+    ended the block early: the parameters are then as the last completed epoch left them."""
+
+    def __init__(self, losses, events, stopped, error):
+        self.losses, self.events, self.stopped, self.error = losses, events, stopped, error
+
+
+def train_epochs(coefs, intercepts, spec, X, Y, sample_weight, orders, n_epochs,
+                 batch_size, optimizer, run, alpha=0.0, loss_scale=1.0):
+    """Up to n_epochs epochs in one call to the kernels (epoch e over the rows orders[e],
+    or in order when orders is None), with the schedule and stopping rule of run (fm_run's
+    fields; updated in place) between them. Returns an EpochsResult. Each epoch is all or
+    nothing: when one fails (non-finite loss or weights: Diverged; KeyboardInterrupt;
+    MemoryError; no batch with weight: ValueError), the parameters, the optimiser and run
+    are put back as they were before it (by replaying the block's earlier epochs from its
+    start, which gives the same numbers) and the error is returned in the result."""
+    params = coefs + intercepts
+    if not optimizer.fits(params):
+        raise ValueError("the optimiser's state does not fit the parameters")
+    optimizer.m[:] = [aligned(a) for a in optimizer.m]
+    optimizer.v[:] = [aligned(a) for a in optimizer.v]
+    saved = [p.copy() for p in params]
+    saved_opt, saved_lr, saved_run = optimizer.state(), optimizer.learning_rate, dict(run)
+
+    def call(k):
+        args = dict(optimizer.kernel_args(), t=optimizer.t, alpha=alpha, m=optimizer.m,
+                    v=optimizer.v)
+        try:
+            status, losses, events, exc = _kernels.train_epochs(
+                coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,
+                sample_weight, None if orders is None else orders[:k], k, int(batch_size),
+                loss_scale, args, run)
+        finally:
+            optimizer.t = args["t"]
+            if optimizer.solver == SOLVERS["sgd"]:
+                optimizer.learning_rate = args["lr"]
+        if status in (STATUS_OK, STATUS_STOPPED):
+            return losses, events, status == STATUS_STOPPED, None
+        if status == STATUS_NONFINITE:
+            exc = Diverged(
+                "the loss or the weights became non-finite (NaN or inf); the weights of "
+                "the last finite epoch were kept. Lower the learning rate or scale the "
+                "input.")
+        elif status == STATUS_ZERO_WEIGHT:
+            exc = ValueError("the sample weights of every mini-batch sum to zero: there "
+                             "is nothing to train on")
+        elif status == STATUS_NOMEM:
+            exc = MemoryError("fastmlp: could not allocate the training workspace")
+        elif exc is None:
+            exc = KeyboardInterrupt()
+        return losses, events, False, exc
+
+    def restore():
+        for dst, src in zip(params, saved):
+            dst[...] = src
+        optimizer.restore(saved_opt)
+        optimizer.learning_rate = saved_lr
+        run.clear()
+        run.update(saved_run)
+
+    losses, events, stopped, error = call(n_epochs)
+    if error is not None:
+        # the failed epoch left the parameters half-updated: replay those before it
+        restore()
+        if len(losses):
+            _, _, _, again = call(len(losses))
+            if again is not None:  # interrupted again: back to the block's start
+                restore()
+                losses, events, error = losses[:0], events[:0], again
+    return EpochsResult(losses.tolist(), events.tolist(), stopped, error)

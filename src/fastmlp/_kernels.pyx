@@ -25,7 +25,11 @@ cdef extern from "fastmlp.h" nogil:
     cpdef enum fm_solver:
         FM_SGD, FM_ADAM
     cpdef enum fm_status:
-        FM_OK, FM_NONFINITE, FM_INTERRUPTED, FM_NOMEM, FM_ZERO_WEIGHT
+        FM_OK, FM_NONFINITE, FM_INTERRUPTED, FM_NOMEM, FM_ZERO_WEIGHT, FM_STOPPED
+    cpdef enum fm_schedule:
+        FM_CONSTANT, FM_INVSCALING, FM_ADAPTIVE
+    cpdef enum fm_event:
+        FM_EVENT_NONE, FM_EVENT_STOP, FM_EVENT_LR_DECREASED
     ctypedef int64_t fm_int
     ctypedef int (*fm_stop_fn)(void *ctx) noexcept nogil
     ctypedef struct fm_net:
@@ -54,6 +58,15 @@ cdef extern from "fastmlp.h" nogil:
         double alpha
         void **m
         void **v
+    ctypedef struct fm_run:
+        int schedule
+        double lr_init, power_t
+        fm_int t
+        int check_loss
+        double tol
+        fm_int n_iter_no_change
+        double best_loss
+        fm_int no_improvement
 
     const char *fm_isa()
     int fm_set_isa(const char *name)
@@ -96,6 +109,12 @@ cdef extern from "fastmlp.h" nogil:
                            double, double *, fm_int *, fm_stop_fn, void *)
     int fm_epoch_train_f64(const fm_net *, fm_optim *, const fm_data *, const fm_int *, fm_int,
                            double, double *, fm_int *, fm_stop_fn, void *)
+    int fm_train_epochs_f32(const fm_net *, fm_optim *, fm_run *, const fm_data *,
+                            const fm_int *, fm_int, fm_int, double, double *, int *, fm_int *,
+                            fm_stop_fn, void *)
+    int fm_train_epochs_f64(const fm_net *, fm_optim *, fm_run *, const fm_data *,
+                            const fm_int *, fm_int, fm_int, double, double *, int *, fm_int *,
+                            fm_stop_fn, void *)
     int fm_loss_and_grad_f32(const fm_net *, const fm_data *, double, double, void **,
                              void **, double *)
     int fm_loss_and_grad_f64(const fm_net *, const fm_data *, double, double, void **,
@@ -117,6 +136,9 @@ LOSS_CODES = _codes(fm_loss)
 SOLVER_CODES = _codes(fm_solver)
 STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED = int(FM_OK), int(FM_NONFINITE), int(FM_INTERRUPTED)
 STATUS_NOMEM, STATUS_ZERO_WEIGHT = int(FM_NOMEM), int(FM_ZERO_WEIGHT)
+STATUS_STOPPED = int(FM_STOPPED)
+SCHEDULE_CODES = _codes(fm_schedule)
+EVENT_STOP, EVENT_LR_DECREASED = int(FM_EVENT_STOP), int(FM_EVENT_LR_DECREASED)
 
 
 def isa():
@@ -608,6 +630,27 @@ cdef list _param_shapes(list coefs, list intercepts):
     return [c.shape for c in coefs] + [b.shape for b in intercepts]
 
 
+cdef int _optim_init(fm_optim *opt, int solver, double lr, double momentum, bint nesterov,
+                     double beta1, double beta2, double eps, fm_int t, double alpha, list m,
+                     list v, bint is64, list shapes) except -1:
+    """Fill opt; its m (and, for Adam, v) pointer arrays are malloc'ed: free them."""
+    opt.solver = solver
+    opt.lr = lr
+    opt.momentum = momentum
+    opt.nesterov = nesterov
+    opt.beta1 = beta1
+    opt.beta2 = beta2
+    opt.eps = eps
+    opt.t = t
+    opt.alpha = alpha
+    opt.m = NULL
+    opt.v = NULL
+    opt.m = _ptr_list(m, is64, shapes, "the optimiser's first moments")
+    if solver == SOLVER_CODES["adam"]:
+        opt.v = _ptr_list(v, is64, shapes, "the optimiser's second moments")
+    return 0
+
+
 def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int loss,
                 double slope, X, Y, sw, idx, fm_int batch_size, double loss_scale,
                 int solver, double lr, double momentum, bint nesterov, double beta1,
@@ -628,7 +671,6 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
     cdef int status
     cdef list pending = []
     cdef void *ctx = <void *>pending
-    cdef list shapes = _param_shapes(coefs, intercepts)
     cdef const fm_int *ip = NULL
     if Y is None:
         raise ValueError("epoch_train needs targets")
@@ -640,20 +682,10 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
         _check_indices(idx, data.data.n, "the shuffle indices")
         ip = _iptr(idx)
     # (the parameters and moments are the engine's own arrays: no overlap check per epoch)
-    opt.solver = solver
-    opt.lr = lr
-    opt.momentum = momentum
-    opt.nesterov = nesterov
-    opt.beta1 = beta1
-    opt.beta2 = beta2
-    opt.eps = eps
-    opt.t = t
-    opt.alpha = alpha
-    opt.m = _ptr_list(m, net.is64, shapes, "the optimiser's first moments")
-    opt.v = NULL
+    opt.m = opt.v = NULL
     try:
-        if solver == SOLVER_CODES["adam"]:
-            opt.v = _ptr_list(v, net.is64, shapes, "the optimiser's second moments")
+        _optim_init(&opt, solver, lr, momentum, nesterov, beta1, beta2, eps, t, alpha, m, v,
+                    net.is64, _param_shapes(coefs, intercepts))
         with nogil:
             if net.is64:
                 status = fm_epoch_train_f64(&net.net, &opt, &data.data, ip, batch_size,
@@ -668,6 +700,77 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
         raise pending[0]
     _raise_status(status, "training")
     return status, loss_sum, done, opt.t
+
+
+def train_epochs(list coefs, list intercepts, int hidden_act, int out_act, int loss,
+                 double slope, X, Y, sw, order, fm_int n_epochs, fm_int batch_size,
+                 double loss_scale, dict optimizer, dict run):
+    """Up to n_epochs epochs with scikit-learn's bookkeeping between them (fm_train_epochs),
+    in place on coefs/intercepts and the moments optimizer["m"] (and ["v"]).
+
+    order is None (rows in order) or an (n_epochs, n) int64 array, row e the order of
+    epoch e. optimizer holds epoch_train's optimiser arguments (solver, lr, momentum,
+    nesterov, beta1, beta2, eps, t, alpha, m, v); run holds fm_run's fields (schedule,
+    lr_init, power_t, t, check_loss, tol, n_iter_no_change, best_loss, no_improvement)
+    and is updated in place, as are optimizer["t"] and optimizer["lr"].
+    Returns (status, losses, events, exc): the STATUS_* code; for each epoch done, its
+    mean loss and EVENT_* code; and for STATUS_INTERRUPTED the exception the stop poll
+    caught (KeyboardInterrupt), which the caller raises. Nothing is raised for a status:
+    the epochs done before a failure count."""
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    cdef _Data data = _Data(X, Y, sw, net.is64)
+    cdef fm_optim opt
+    cdef fm_run r
+    cdef fm_int done = 0
+    cdef int status
+    cdef list pending = []
+    cdef void *ctx = <void *>pending
+    cdef const fm_int *ip = NULL
+    if Y is None:
+        raise ValueError("train_epochs needs targets")
+    data.check(net.sizes[0], net.sizes[net.net.n_layers])
+    if batch_size < 1 or n_epochs < 1:
+        raise ValueError("batch_size and n_epochs must be >= 1")
+    if order is not None:
+        _check_shape(order, (n_epochs, data.data.n), "the epochs' row orders")
+        flat = np.ravel(order)  # a view: _check_shape wants it C-contiguous
+        _check_indices(flat, data.data.n, "the epochs' row orders")
+        ip = _iptr(flat)
+    losses = np.empty(n_epochs, dtype=np.float64)
+    events = np.zeros(n_epochs, dtype=np.intc)
+    cdef double[::1] lv = losses
+    cdef int[::1] ev = events
+    r.schedule = run["schedule"]
+    r.lr_init = run["lr_init"]
+    r.power_t = run["power_t"]
+    r.t = run["t"]
+    r.check_loss = run["check_loss"]
+    r.tol = run["tol"]
+    r.n_iter_no_change = run["n_iter_no_change"]
+    r.best_loss = run["best_loss"]
+    r.no_improvement = run["no_improvement"]
+    opt.m = opt.v = NULL
+    try:
+        _optim_init(&opt, optimizer["solver"], optimizer["lr"], optimizer["momentum"],
+                    optimizer["nesterov"], optimizer["beta1"], optimizer["beta2"],
+                    optimizer["eps"], optimizer["t"], optimizer["alpha"], optimizer["m"],
+                    optimizer["v"], net.is64, _param_shapes(coefs, intercepts))
+        with nogil:
+            if net.is64:
+                status = fm_train_epochs_f64(&net.net, &opt, &r, &data.data, ip, n_epochs,
+                                             batch_size, loss_scale, &lv[0], &ev[0], &done,
+                                             _stop_requested, ctx)
+            else:
+                status = fm_train_epochs_f32(&net.net, &opt, &r, &data.data, ip, n_epochs,
+                                             batch_size, loss_scale, &lv[0], &ev[0], &done,
+                                             _stop_requested, ctx)
+    finally:
+        free(opt.m)
+        free(opt.v)
+    optimizer["t"] = opt.t
+    optimizer["lr"] = opt.lr
+    run.update(t=r.t, best_loss=r.best_loss, no_improvement=r.no_improvement)
+    return status, losses[:done], events[:done], pending[0] if pending else None
 
 
 def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int loss,

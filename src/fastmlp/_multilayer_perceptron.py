@@ -20,7 +20,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network._multilayer_perceptron import _pack
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import shuffle
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
@@ -165,6 +164,26 @@ class _FastMLPMixin:
 
     # ---- SGD and Adam --------------------------------------------------------------
 
+    def _stopping_rule(self, early_stopping, X_val, y_val, sample_weight_val):
+        """scikit-learn's steps after an epoch, for epochs run one per call (early stopping
+        or verbose): the no-improvement count (its own method: on the validation score,
+        or the training loss) and, past n_iter_no_change, stop or (adaptive) a smaller
+        learning rate. The kernels have advanced the schedule. True to stop."""
+        self._update_no_improvement_count(early_stopping, X_val, y_val, sample_weight_val)
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        # not better than last `n_iter_no_change` iterations by tol
+        if early_stopping:
+            msg = ("Validation score did not improve more than tol=%f for %d consecutive "
+                   "epochs." % (self.tol, self.n_iter_no_change))
+        else:
+            msg = ("Training loss did not improve more than tol=%f for %d consecutive "
+                   "epochs." % (self.tol, self.n_iter_no_change))
+        if self._optimizer.trigger_stopping(msg, self.verbose):
+            return True
+        self._no_improvement_count = 0
+        return False
+
     def _fit_stochastic(self, X, y, sample_weight, activations, deltas, coef_grads,
                         intercept_grads, layer_units, incremental):
         """scikit-learn's stochastic training loop with each epoch run by the kernels."""
@@ -224,69 +243,57 @@ class _FastMLPMixin:
         if sample_weight_train is not None:
             sample_weight_train = np.ascontiguousarray(sample_weight_train, dtype=dtype)
         spec, loss_scale = self._spec(), self._loss_scale()
-        # Shuffling permutes the previous epoch's order, as scikit-learn does, so that
-        # the same random_state gives the same batches.
-        sample_idx = np.arange(n_samples, dtype=np.int64)
+        # Each epoch's order permutes the previous one, as scikit-learn's shuffle does,
+        # so that the same random_state gives the same batches.
+        orders = _engine.RowOrders(n_samples, self._random_state) if self.shuffle else None
+        # The kernels run blocks of epochs and apply the stopping rule on the training
+        # loss between them; with early stopping (a validation score each epoch) or
+        # verbose output, each block is one epoch and the rule is scikit-learn's own.
+        rule_in_kernels = not (early_stopping or self.verbose)
+        per_call = (_engine.epochs_per_call(n_samples, self.coefs_)
+                    if rule_in_kernels and not incremental else 1)
+        run = dict(self._optimizer.schedule_args(), t=self.t_, check_loss=rule_in_kernels,
+                   tol=float(self.tol), n_iter_no_change=self.n_iter_no_change,
+                   best_loss=np.inf if self.best_loss_ is None else float(self.best_loss_),
+                   no_improvement=self._no_improvement_count)
 
         try:
             # n_iter_ counts this call's epochs, as in scikit-learn, but is set only once
             # an epoch has succeeded: a call that fails leaves the model as it was
             n_iter = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                try:
-                    self.loss_ = _engine.train_epoch(
-                        self.coefs_, self.intercepts_, spec, X_train, y_train,
-                        sample_weight_train, sample_idx if self.shuffle else None,
-                        batch_size, self._optimizer, self.alpha, loss_scale)
-                except _engine.Diverged as exc:
+            stopped = False
+            while n_iter < self.max_iter and not stopped:
+                k = min(per_call, self.max_iter - n_iter)
+                block = _engine.train_epochs(
+                    self.coefs_, self.intercepts_, spec, X_train, y_train,
+                    sample_weight_train, orders.draw(k) if orders is not None else None, k,
+                    batch_size, self._optimizer, run, self.alpha, loss_scale)
+                if orders is not None:  # a failed epoch had drawn its order too
+                    orders.keep(min(k, len(block.losses) + (block.error is not None)))
+                for loss in block.losses:
+                    n_iter += 1
+                    self.n_iter_ = n_iter
+                    self.t_ += n_samples
+                    self.loss_ = loss
+                    self.loss_curve_.append(loss)
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                    if not rule_in_kernels:
+                        stopped = self._stopping_rule(early_stopping, X_val, y_val,
+                                                      sample_weight_val)
+                if rule_in_kernels:
+                    self.best_loss_ = run["best_loss"]
+                    self._no_improvement_count = run["no_improvement"]
+                    stopped = block.stopped
+                if isinstance(block.error, _engine.Diverged):
                     raise ValueError(
-                        f"Solver diverged in iteration {n_iter + 1}: {exc}"
-                    ) from exc
-
-                n_iter += 1
-                self.n_iter_ = n_iter
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                # update no_improvement_count based on training loss or
-                # validation score according to early_stopping
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val
-                )
-
-                # for learning rate that needs to be updated at iteration end
-                self._optimizer.iteration_ends(self.t_)
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    # not better than last `n_iter_no_change` iterations by tol
-                    # stop or decrease learning rate
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than "
-                            "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-                    else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f"
-                            " for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-
-                    is_stopping = self._optimizer.trigger_stopping(msg, self.verbose)
-                    if is_stopping:
-                        break
-                    else:
-                        self._no_improvement_count = 0
-
+                        f"Solver diverged in iteration {n_iter + 1}: {block.error}"
+                    ) from block.error
+                if block.error is not None:
+                    raise block.error
                 if incremental:
                     break
-
-                if self.n_iter_ == self.max_iter:
+                if self.n_iter_ == self.max_iter and not stopped:
                     warnings.warn(
                         "Stochastic Optimizer: Maximum iterations (%d) "
                         "reached and the optimization hasn't converged yet."

@@ -481,21 +481,34 @@ class Network(BaseEstimator):
         Xk = _engine.kernel_X(X, self._dtype())
         n = _engine.n_rows(Xk)
         batch_size = min(self.batch_size, n)
+        # blocks of epochs per call to the kernels, their row orders drawn ahead (one
+        # epoch per call when each epoch prints a line)
+        orders = (_engine.RowOrders(n, self._random_state, compound=False)
+                  if self.shuffle else None)
+        per_call = 1 if self.verbose else _engine.epochs_per_call(n, self.coefs_)
+        run = dict(self._optimizer.schedule_args(), t=0, check_loss=False, tol=0.0,
+                   n_iter_no_change=0, best_loss=np.inf, no_improvement=0)
         with _EpochReport(epochs, self.verbose, self.progress) as report:
-            for _ in range(epochs):
-                idx = (self._random_state.permutation(n).astype(np.int64)
-                       if self.shuffle else None)
-                try:
-                    loss = _engine.train_epoch(self.coefs_, self.intercepts_, spec, Xk, Y,
-                                               sample_weight, idx, batch_size,
-                                               self._optimizer, alpha=self.alpha)
-                except _engine.Diverged as exc:
+            left = epochs
+            while left:
+                k = min(per_call, left)
+                block = _engine.train_epochs(
+                    self.coefs_, self.intercepts_, spec, Xk, Y, sample_weight,
+                    orders.draw(k) if orders is not None else None, k, batch_size,
+                    self._optimizer, run, alpha=self.alpha)
+                if orders is not None:  # a failed epoch had drawn its order too
+                    orders.keep(min(k, len(block.losses) + (block.error is not None)))
+                for loss in block.losses:
+                    self.n_iter_ += 1
+                    self.loss_curve_.append(loss)
+                    report.epoch_done(self.n_iter_, loss)
+                if isinstance(block.error, _engine.Diverged):
                     raise ValueError(
-                        f"training diverged in epoch {self.n_iter_ + 1}: {exc}"
-                    ) from exc
-                self.n_iter_ += 1
-                self.loss_curve_.append(loss)
-                report.epoch_done(self.n_iter_, loss)
+                        f"training diverged in epoch {self.n_iter_ + 1}: {block.error}"
+                    ) from block.error
+                if block.error is not None:
+                    raise block.error
+                left -= k
         return self
 
     def _new_optimizer(self):
