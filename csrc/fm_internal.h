@@ -60,18 +60,17 @@ int fm_omp_max_threads(void);
  * limit the calling thread set with fm_limit_threads (0: no limit). */
 int fm_omp_threads(void);
 void fm_limit_threads(int n);
-/* An epoch's trial of one thread against all (runtime.c): start once, begin and end
- * around each batch's work, stop at the end (the thread limit is lifted). */
+/* The governor (runtime.c): whether a unit of work of a kind and size (its flops) runs
+ * on one thread or all. fm_gov_begin sets the calling thread's limit for it (units too
+ * small for a parallel region are left alone), fm_gov_end times it and lifts the limit. */
+enum { FM_WORK_BATCH, FM_WORK_GRAD, FM_WORK_PREDICT, FM_WORK_KINDS };
 typedef struct {
-    int nt, on;           /* the team's threads; whether trials run (> 1 thread, >= 16 batches) */
-    int timed, all;       /* the current batch is a timed trial batch; on all threads */
-    double t_one, t_all;  /* the quickest trial batch of each way in this period */
-    double t0;
-} fm_trial;
-void fm_trial_start(fm_trial *t, fm_int n_batches);
-void fm_trial_begin(fm_trial *t, fm_int batch);
-void fm_trial_end(fm_trial *t);
-void fm_trial_stop(void);
+    void *slot;           /* the record of this kind and size; NULL: not timed */
+    int all, trial;       /* on all threads; a trial of the way not preferred */
+    double flops, t0;
+} fm_gov;
+void fm_gov_begin(fm_gov *g, int kind, double flops);
+void fm_gov_end(fm_gov *g);
 /* A monotonic clock in seconds. */
 double fm_seconds(void);
 int fm_omp_thread(void);

@@ -141,44 +141,70 @@ void *fm_thread_buffer(size_t bytes)
     return b->ptr;
 }
 
-/* ---- one thread or all: the epoch's trial ------------------------------------------
+/* ---- one thread or all: the governor ------------------------------------------------
  * On a machine whose cores are busy with other work, a parallel region waits for a
- * scheduler time slice and costs more than it saves. So every FM_TRIAL_PERIOD batches,
- * four batches alternate between one thread and all, and the rest of the period runs the
- * way whose quicker trial batch was quicker (the minimum, so that one interrupted batch
- * does not decide). The trial repeats because the load of the machine changes during an
- * epoch. The results are the same either way, bit for bit. */
-#define FM_TRIAL_PERIOD ((fm_int)64)
+ * scheduler time slice on every core it takes, and costs more than it saves; on a quiet
+ * machine, large products run nearly twice as fast on two cores. So each unit of work
+ * the kernels time (a training batch, a loss-and-gradient call, a predict call) runs on
+ * one thread or on all as the governor decides: per calling thread, and per kind and
+ * size of work, it keeps the recent seconds per flop of each way and runs the cheaper,
+ * trying the other again now and then (after 4 units, then twice as many each time the
+ * choice holds, up to 256; back to 4 when it flips), because the load changes. The
+ * results are the same either way, bit for bit. */
+#define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
+#define FM_GOV_FIRST_TRIAL 4
+#define FM_GOV_MAX_PERIOD 256
 
-void fm_trial_start(fm_trial *t, fm_int n_batches)
-{
-    t->nt = fm_omp_threads();
-    t->on = t->nt > 1 && n_batches >= 16;
-    t->timed = t->all = 0;
-    t->t_one = t->t_all = INFINITY;
-    t->t0 = 0;
-}
+typedef struct {
+    double cost[2];         /* seconds per flop, one thread [0] and all [1] */
+    int seen[2];            /* whether each way has been timed */
+    fm_int count, next_trial, period;
+} fm_gov_slot;
 
-void fm_trial_begin(fm_trial *t, fm_int batch)
+static _Thread_local fm_gov_slot fm_gov_slots[FM_WORK_KINDS][FM_GOV_SIZES];
+
+void fm_gov_begin(fm_gov *g, int kind, double flops)
 {
-    const fm_int phase = batch % FM_TRIAL_PERIOD;
-    t->timed = t->on && phase < 4;
-    t->all = (int)(phase % 2);
-    if (t->timed) {
-        if (phase == 0) t->t_all = t->t_one = INFINITY;
-        fm_limit_threads(t->all ? t->nt : 1);
-    } else if (t->on && phase == 4) {
-        fm_limit_threads(t->t_one < t->t_all ? 1 : t->nt);
+    g->slot = NULL;
+    if (!(flops >= FM_PAR_MIN_FLOPS)) return; /* too small for threads: not timed */
+    const int nt = fm_omp_threads();
+    if (nt <= 1) return;
+    int size = ilogb(flops / FM_PAR_MIN_FLOPS);
+    size = size < FM_GOV_SIZES ? size : FM_GOV_SIZES - 1;
+    fm_gov_slot *s = &fm_gov_slots[kind][size];
+    g->trial = 0;
+    if (!s->seen[1]) {
+        g->all = 1; /* each way once first */
+    } else if (!s->seen[0]) {
+        g->all = 0;
+        s->period = FM_GOV_FIRST_TRIAL;
+        s->next_trial = s->count + 1 + s->period;
+    } else {
+        const int all_cheaper = s->cost[1] < s->cost[0];
+        g->trial = s->count >= s->next_trial;
+        g->all = g->trial ? !all_cheaper : all_cheaper;
     }
-    t->t0 = t->timed ? fm_seconds() : 0;
+    g->slot = s;
+    g->flops = flops;
+    fm_limit_threads(g->all ? nt : 1);
+    g->t0 = fm_seconds();
 }
 
-void fm_trial_end(fm_trial *t)
+void fm_gov_end(fm_gov *g)
 {
-    if (!t->timed) return;
-    const double s = fm_seconds() - t->t0;
-    double *best = t->all ? &t->t_all : &t->t_one;
-    *best = s < *best ? s : *best;
+    fm_gov_slot *s = g->slot;
+    if (!s) return;
+    const double c = (fm_seconds() - g->t0) / g->flops;
+    fm_limit_threads(0);
+    const int before = s->cost[1] < s->cost[0];
+    s->cost[g->all] = s->seen[g->all] ? 0.5 * (s->cost[g->all] + c) : c;
+    s->seen[g->all] = 1;
+    s->count++;
+    if (g->trial) {
+        const int after = s->cost[1] < s->cost[0];
+        s->period = after != before ? FM_GOV_FIRST_TRIAL
+                    : s->period * 2 < FM_GOV_MAX_PERIOD ? s->period * 2 : FM_GOV_MAX_PERIOD;
+        s->next_trial = s->count + s->period;
+    }
+    g->slot = NULL;
 }
-
-void fm_trial_stop(void) { fm_limit_threads(0); }
