@@ -125,6 +125,75 @@ def test_save_refuses_what_it_cannot_store(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no temporary left behind
 
 
+class _WriteOnly:
+    """A stream that can only be written to (no seek, no tell), as a pipe or a socket."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, data):
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+class _ReadOnly:
+    """A stream that can only be read (no seek), as an HTTP response."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def read(self, n=-1):
+        data, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+        return data
+
+
+@pytest.mark.parametrize("case", ["network-classifier", "mlp-classifier-strings",
+                                  "mlp-regressor"])
+def test_save_and_load_take_binary_file_objects(case, tmp_path):
+    model = CASES[case][0]()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    on_disk = path.read_bytes()
+
+    buffer = io.BytesIO()
+    model.save(buffer)
+    assert buffer.getvalue() == on_disk and not buffer.closed
+    buffer = io.BytesIO(b"head")  # written at the current position, read from there
+    buffer.seek(4)
+    model.save(buffer)
+    buffer.seek(4)
+    loaded = fastmlp.load(buffer)
+    assert _same(loaded.predict(X), model.predict(X)) and not buffer.closed
+
+    with open(tmp_path / "opened.npz", "wb") as f:
+        model.save(f)
+    with open(tmp_path / "opened.npz", "rb") as f:
+        assert _same(fastmlp.load(f).predict(X), model.predict(X))
+
+    stream = _WriteOnly()
+    model.save(stream)
+    loaded = fastmlp.load(_ReadOnly(b"".join(stream.chunks)))
+    assert _same(loaded.predict(X), model.predict(X))
+
+
+def test_text_files_and_bad_streams_are_refused(saved, tmp_path):
+    model, blob = saved
+    with open(tmp_path / "m.txt", "w") as f, pytest.raises(TypeError, match="binary mode"):
+        model.save(f)
+    (tmp_path / "m.npz").write_bytes(blob)
+    with open(tmp_path / "m.npz") as f, pytest.raises(TypeError, match="binary mode"):
+        fastmlp.load(f)
+    with pytest.raises(ValueError, match="the file object is not a valid fastmlp model"):
+        fastmlp.load(io.BytesIO(blob[:-10]))
+    with open(tmp_path / "cut.npz", "wb") as f:
+        f.write(blob[:100])
+    with open(tmp_path / "cut.npz", "rb") as f, pytest.raises(ValueError, match="cut.npz"):
+        fastmlp.load(f)
+
+
 # ---- hostile and damaged files --------------------------------------------------------
 
 @pytest.fixture(scope="module")
