@@ -5,6 +5,7 @@ import json
 import pickle
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,6 +193,35 @@ def test_text_files_and_bad_streams_are_refused(saved, tmp_path):
         f.write(blob[:100])
     with open(tmp_path / "cut.npz", "rb") as f, pytest.raises(ValueError, match="cut.npz"):
         fastmlp.load(f)
+
+
+# ---- files of earlier versions ----------------------------------------------------------
+
+# tests/fixtures/models/<commit>/ holds files written by fastmlp at that commit
+# (make_model_files.py there) and what the models predicted then.
+OLD_FILES = sorted((Path(__file__).parent / "fixtures" / "models").glob("*/*.expected.npz"))
+
+
+@pytest.mark.parametrize("expected_file", OLD_FILES, ids=[
+    f"{p.parent.name}-{p.name.removesuffix('.expected.npz')}" for p in OLD_FILES])
+def test_files_of_earlier_versions_load_and_predict_the_same(expected_file):
+    model = fastmlp.load(str(expected_file).replace(".expected.npz", ".npz"))
+    expected = np.load(expected_file)
+    X_old, labels = expected["X"], model.predict(expected["X"])
+    if labels.dtype.kind in "f":  # regressors: another ISA may round differently
+        np.testing.assert_allclose(labels, expected["predict"], rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(labels, expected["predict"])
+    if "predict_proba" in expected:
+        want = expected["predict_proba"]
+        if expected_file.name.startswith("network-logistic-multiclass"):
+            # earlier versions gave the logistic units' values; rows now sum to one
+            want = want / want.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(model.predict_proba(X_old), want, rtol=1e-5, atol=1e-7)
+
+
+def test_the_earlier_versions_files_are_there():
+    assert len(OLD_FILES) >= 12  # two versions of six cases: the glob finds them
 
 
 # ---- hostile and damaged files --------------------------------------------------------

@@ -123,6 +123,41 @@ def test_binary_with_one_logistic_unit_or_two_softmax_units():
         np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
 
 
+def test_logistic_units_on_labels_give_rows_that_sum_to_one(blobs):
+    """The README's network (logistic output units, quadratic cost) on class labels:
+    predict_proba follows scikit-learn's one-vs-rest convention, the units' values
+    divided by their row's sum; the labels are those of the largest unit."""
+    X, y = blobs
+    net = Network([4, 8, 3], activation="logistic", output="logistic",
+                  loss="squared_error", learning_rate=3.0, batch_size=10, epochs=5,
+                  random_state=0, dtype=np.float64).fit(X, y)
+    units = net._forward(X)
+    assert np.ptp(units.sum(axis=1)) > 0.1  # the units alone do not sum to one
+    proba = net.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(proba, units / units.sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_array_equal(net.classes_[proba.argmax(axis=1)], net.predict(X))
+
+
+def test_multilabel_probabilities_are_independent(blobs):
+    X, y = blobs
+    labels = np.column_stack([y == 0, y != 1, y == 2]).astype(int)  # 2, 0 or 2 labels
+    net = Network([4, 8, 3], output="logistic", epochs=20, random_state=0).fit(X, labels)
+    assert net.target_type_ == "multilabel-indicator"
+    proba = net.predict_proba(X)
+    np.testing.assert_array_equal(proba, net._forward(X))  # the units' own values
+    assert np.ptp(proba.sum(axis=1)) > 1  # rows sum to about 0 or 2
+    np.testing.assert_array_equal(net.predict(X), (proba > 0.5).astype(int))
+
+
+def test_logistic_units_that_all_round_to_zero_give_equal_probabilities():
+    # far from any data every logistic unit can round to 0 (float32: z < -104)
+    net = Network.from_weights([np.ones((2, 3))], [np.full(3, -200.0)], output="logistic")
+    proba = net.predict_proba(np.zeros((2, 2)))
+    assert (net._forward(np.zeros((2, 2))) == 0).all()
+    np.testing.assert_array_equal(proba, np.full((2, 3), 1 / 3, dtype=np.float32))
+
+
 def test_output_width_must_fit_the_classes(blobs):
     X, y = blobs
     with pytest.raises(ValueError, match="3 classes"):

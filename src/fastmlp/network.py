@@ -35,6 +35,8 @@ from . import _engine
 
 # Output units that make the network a classifier; the others make it a regressor.
 CLASSIFIER_OUTPUTS = {"logistic", "sigmoid", "softmax"}
+# Independent units, whose values predict_proba normalises for class labels.
+LOGISTIC_OUTPUTS = {"logistic", "sigmoid"}
 
 # The loss that loss="auto" picks for each output unit.
 AUTO_LOSS = {
@@ -510,7 +512,8 @@ class Network(BaseEstimator):
         self._optimizer = None
 
     def save(self, path):
-        """Save the parameters and the fitted weights to path (see `fastmlp.load`)."""
+        """Save the parameters and the fitted weights to path, a file name or a binary
+        file object (see `fastmlp.load`)."""
         from ._io import save
 
         save(self, path)
@@ -552,7 +555,15 @@ class Network(BaseEstimator):
 
     @available_if(_is_classifier)
     def predict_proba(self, X):
-        """The output units' values: class probabilities for softmax output.
+        """Probability estimates, by scikit-learn's convention for the target type.
+
+        Trained on class labels (binary or multiclass), each row holds the probabilities
+        of the classes and sums to one: softmax units give them directly; logistic units
+        are scores of one class against the rest, normalised to sum to one as
+        scikit-learn's one-vs-rest ``LogisticRegression`` does (a single logistic unit p
+        gives [1 - p, p]). Trained on an indicator matrix (multilabel), the logistic
+        units' values are the independent probabilities of each label (softmax units'
+        values sum to one).
 
         Parameters
         ----------
@@ -561,11 +572,16 @@ class Network(BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Column j goes with classes_[j]; a single logistic unit p gives [1 - p, p].
+            Column j goes with classes_[j].
         """
         out = self._forward(X)
         if out.shape[1] == 1:
             return np.hstack([1 - out, out])
+        if self.output in LOGISTIC_OUTPUTS and self.target_type_ != "multilabel-indicator":
+            total = out.sum(axis=1, keepdims=True)
+            # every unit may round to 0 far from the data: no class is preferred there
+            return np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]),
+                             where=total > 0)
         return out
 
     def score(self, X, y, sample_weight=None):
