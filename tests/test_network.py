@@ -346,6 +346,21 @@ def test_progress_bar_with_tqdm(blobs, capsys):
     assert "3/3" in err and "loss=" in err
 
 
+def test_verbose_lines_are_printed_through_the_progress_bar(blobs, capsys, monkeypatch):
+    tqdm = pytest.importorskip("tqdm", reason="the bar needs tqdm")
+    written = []
+    write = tqdm.tqdm.write
+    monkeypatch.setattr(tqdm.tqdm, "write", classmethod(
+        lambda cls, s, *a, **k: (written.append(s), write(s, *a, **k))))
+    X, y = blobs
+    Network([4, 8, 3], epochs=3, progress=True, verbose=True, random_state=0).fit(X, y)
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 3 and lines[2].startswith("Iteration 3, loss = ")
+    assert written == lines  # through tqdm.write, which keeps them above the bar
+    assert "3/3" in captured.err and "loss=" in captured.err
+
+
 def test_progress_lines_without_tqdm(blobs, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
     X, y = blobs

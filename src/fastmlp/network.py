@@ -603,7 +603,8 @@ class Network(BaseEstimator):
 
 class _EpochReport:
     """Per-epoch report of a training run: a tqdm bar (progress=True with tqdm
-    installed), plain lines (verbose, or progress without tqdm), or nothing."""
+    installed), plain lines (verbose, or progress without tqdm), both (verbose and
+    progress with tqdm: the lines are printed through the bar), or nothing."""
 
     def __init__(self, epochs, verbose, progress):
         self.epochs = epochs
@@ -618,7 +619,8 @@ class _EpochReport:
                 pass
             else:
                 self.bar = tqdm(total=epochs, unit="epoch", desc="training")
-                self.lines = False
+                self.lines = bool(verbose)  # the bar shows the time
+                self.timed = False
 
     def __enter__(self):
         self.start = time.perf_counter()
@@ -626,16 +628,21 @@ class _EpochReport:
 
     def epoch_done(self, epoch, loss):
         self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
-            self.bar.update(1)
-        elif self.lines:
+        if self.lines:
             line = "Iteration %d, loss = %.8f" % (epoch, loss)
             if self.timed:
                 spent = time.perf_counter() - self.start
                 left = spent / self.done * (self.epochs - self.done)
                 line += f", {spent:.2f} s spent, {left:.2f} s left"
-            print(line, file=sys.stdout, flush=True)
+            if self.bar is not None:
+                # above the bar, which is redrawn below it (a plain print would be
+                # overwritten by the bar's next refresh)
+                self.bar.write(line, file=sys.stdout)
+            else:
+                print(line, file=sys.stdout, flush=True)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+            self.bar.update(1)
 
     def __exit__(self, *exc):
         if self.bar is not None:
