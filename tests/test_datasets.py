@@ -80,7 +80,9 @@ def test_corrupt_gzip_rejected(tmp_path):
         datasets.load_idx(bad_crc)
 
 
-def fake_fashion_mnist(folder, n_train=6, n_test=4, n_test_labels=None):
+def fake_fashion_mnist(folder, n_train=6, n_test=4, n_test_labels=None, gz=True):
+    """Random Fashion-MNIST files in folder: gzipped under the download's names, or
+    uncompressed without the .gz (gz=False)."""
     rng = np.random.default_rng(1)
     sizes = {"train": (n_train, n_train), "test": (n_test, n_test_labels or n_test)}
     data = {}
@@ -89,15 +91,18 @@ def fake_fashion_mnist(folder, n_train=6, n_test=4, n_test_labels=None):
         images = rng.integers(0, 256, size=(n_images, 28, 28)).astype(np.uint8)
         images[0, 0, 0], images[0, 0, 1] = 0, 255
         labels = rng.integers(0, 10, size=n_labels).astype(np.uint8)
-        write(folder / images_name, idx_bytes(images), gz=True)
-        write(folder / labels_name, idx_bytes(labels), gz=True)
+        if not gz:
+            images_name, labels_name = (n.removesuffix(".gz") for n in (images_name, labels_name))
+        write(folder / images_name, idx_bytes(images), gz=gz)
+        write(folder / labels_name, idx_bytes(labels), gz=gz)
         data[split] = images, labels
     return data
 
 
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "uncompressed"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_load_fashion_mnist_from_folder(tmp_path, dtype):
-    data = fake_fashion_mnist(tmp_path)
+def test_load_fashion_mnist_from_folder(tmp_path, dtype, gz):
+    data = fake_fashion_mnist(tmp_path, gz=gz)
     splits = datasets.load_fashion_mnist(root=tmp_path, dtype=dtype)
     for (X, y), (images, labels) in zip(splits, (data["train"], data["test"])):
         assert X.shape == (len(images), 784) and X.dtype == dtype
@@ -114,6 +119,20 @@ def test_load_fashion_mnist_missing_file(tmp_path):
         datasets.load_fashion_mnist(root=tmp_path)
     with pytest.raises(FileNotFoundError, match="root="):
         datasets.load_fashion_mnist(root=tmp_path / "nowhere")
+
+
+def test_missing_files_are_named_with_their_folder(tmp_path):
+    fake_fashion_mnist(tmp_path, gz=False)
+    os.remove(tmp_path / "train-labels-idx1-ubyte")
+    os.remove(tmp_path / "t10k-images-idx3-ubyte")
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_fashion_mnist(root=tmp_path)
+    message = str(info.value)
+    assert f"not found in {tmp_path}: looked for" in message
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        assert f"{name}.gz or {name}" in message
+    for present in ("train-images", "t10k-labels"):
+        assert present not in message
 
 
 def test_load_fashion_mnist_bad_input(tmp_path):

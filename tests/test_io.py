@@ -5,6 +5,7 @@ import json
 import pickle
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,6 +124,104 @@ def test_save_refuses_what_it_cannot_store(tmp_path):
         fastmlp._io.save(mine, path)
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary left behind
+
+
+class _WriteOnly:
+    """A stream that can only be written to (no seek, no tell), as a pipe or a socket."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, data):
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+class _ReadOnly:
+    """A stream that can only be read (no seek), as an HTTP response."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def read(self, n=-1):
+        data, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+        return data
+
+
+@pytest.mark.parametrize("case", ["network-classifier", "mlp-classifier-strings",
+                                  "mlp-regressor"])
+def test_save_and_load_take_binary_file_objects(case, tmp_path):
+    model = CASES[case][0]()
+    path = tmp_path / "model.npz"
+    model.save(path)
+    on_disk = path.read_bytes()
+
+    buffer = io.BytesIO()
+    model.save(buffer)
+    assert buffer.getvalue() == on_disk and not buffer.closed
+    buffer = io.BytesIO(b"head")  # written at the current position, read from there
+    buffer.seek(4)
+    model.save(buffer)
+    buffer.seek(4)
+    loaded = fastmlp.load(buffer)
+    assert _same(loaded.predict(X), model.predict(X)) and not buffer.closed
+
+    with open(tmp_path / "opened.npz", "wb") as f:
+        model.save(f)
+    with open(tmp_path / "opened.npz", "rb") as f:
+        assert _same(fastmlp.load(f).predict(X), model.predict(X))
+
+    stream = _WriteOnly()
+    model.save(stream)
+    loaded = fastmlp.load(_ReadOnly(b"".join(stream.chunks)))
+    assert _same(loaded.predict(X), model.predict(X))
+
+
+def test_text_files_and_bad_streams_are_refused(saved, tmp_path):
+    model, blob = saved
+    with open(tmp_path / "m.txt", "w") as f, pytest.raises(TypeError, match="binary mode"):
+        model.save(f)
+    (tmp_path / "m.npz").write_bytes(blob)
+    with open(tmp_path / "m.npz") as f, pytest.raises(TypeError, match="binary mode"):
+        fastmlp.load(f)
+    with pytest.raises(ValueError, match="the file object is not a valid fastmlp model"):
+        fastmlp.load(io.BytesIO(blob[:-10]))
+    with open(tmp_path / "cut.npz", "wb") as f:
+        f.write(blob[:100])
+    with open(tmp_path / "cut.npz", "rb") as f, pytest.raises(ValueError, match="cut.npz"):
+        fastmlp.load(f)
+
+
+# ---- files of earlier versions ----------------------------------------------------------
+
+# tests/fixtures/models/<commit>/ holds files written by fastmlp at that commit
+# (make_model_files.py there) and what the models predicted then.
+OLD_FILES = sorted((Path(__file__).parent / "fixtures" / "models").glob("*/*.expected.npz"))
+
+
+@pytest.mark.parametrize("expected_file", OLD_FILES, ids=[
+    f"{p.parent.name}-{p.name.removesuffix('.expected.npz')}" for p in OLD_FILES])
+def test_files_of_earlier_versions_load_and_predict_the_same(expected_file):
+    model = fastmlp.load(str(expected_file).replace(".expected.npz", ".npz"))
+    expected = np.load(expected_file)
+    X_old, labels = expected["X"], model.predict(expected["X"])
+    if labels.dtype.kind in "f":  # regressors: another ISA may round differently
+        np.testing.assert_allclose(labels, expected["predict"], rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(labels, expected["predict"])
+    if "predict_proba" in expected:
+        want = expected["predict_proba"]
+        if expected_file.name.startswith("network-logistic-multiclass"):
+            # earlier versions gave the logistic units' values; rows now sum to one
+            want = want / want.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(model.predict_proba(X_old), want, rtol=1e-5, atol=1e-7)
+
+
+def test_the_earlier_versions_files_are_there():
+    assert len(OLD_FILES) >= 12  # two versions of six cases: the glob finds them
 
 
 # ---- hostile and damaged files --------------------------------------------------------

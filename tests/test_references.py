@@ -306,11 +306,14 @@ def numpy_forward(net, X):
 
 
 @pytest.mark.parametrize("output, width", [("softmax", 3), ("softmax", 2),
-                                           ("logistic", 2), ("logistic", 1)])
+                                           ("logistic", 3), ("logistic", 2),
+                                           ("logistic", 1)])
 def test_predict_proba_columns_go_with_classes_and_predict(output, width):
     """predict is classes_ at the largest column of predict_proba, for softmax units,
-    two units and a single logistic unit; a single unit's p is column 1 (classes_[1])
-    and 1 - p column 0, every other network's columns are its output units."""
+    two or three logistic units and a single one; a single unit's p is column 1
+    (classes_[1]) and 1 - p column 0, softmax units are the columns, and logistic units
+    are the columns divided by their row's sum (scikit-learn's one-vs-rest convention):
+    every row sums to one."""
     rng = np.random.default_rng(width)
     X = rng.normal(size=(200, 4))
     coefs, intercepts = random_weights([4, 6, width], seed=width)
@@ -326,10 +329,12 @@ def test_predict_proba_columns_go_with_classes_and_predict(output, width):
         np.testing.assert_allclose(proba[:, 1], out[:, 0], rtol=1e-12)
         np.testing.assert_allclose(proba[:, 0], 1 - out[:, 0], rtol=1e-12)
         np.testing.assert_array_equal(labels, np.where(out[:, 0] > 0.5, "bee", "ant"))
+    elif output == "logistic":
+        assert not np.allclose(out.sum(axis=1), 1)  # the normalisation below does work
+        np.testing.assert_allclose(proba, out / out.sum(axis=1, keepdims=True), rtol=1e-12)
     else:
         np.testing.assert_allclose(proba, out, rtol=1e-12)
-    if output == "softmax" or width == 1:
-        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
 
 
 # ---- long fits of the drop-ins --------------------------------------------------------

@@ -1,7 +1,7 @@
 """Model files that cannot run code when they are read.
 
-`save(model, path)` writes a fitted `Network`, `MLPClassifier` or `MLPRegressor` as one
-zip archive in NumPy's ``.npz`` layout: a ``metadata.npy`` member holding UTF-8 JSON (the
+`save(model, path)` writes a fitted `Network`, `MLPClassifier` or `MLPRegressor` (to a
+path or a binary file object) as one zip archive in NumPy's ``.npz`` layout: a ``metadata.npy`` member holding UTF-8 JSON (the
 format and its version, the class, ``get_params()`` and the fitted attributes that are
 not arrays) and one ``.npy`` member per array. `load(path)` reads it back without
 pickle: the class is looked up by name in a fixed table of fastmlp's estimators, every
@@ -15,6 +15,7 @@ Pickle (``pickle.dump(model, f)``) keeps working as for any scikit-learn estimat
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import tempfile
@@ -106,15 +107,18 @@ def save(model, path):
     model : Network, MLPClassifier or MLPRegressor
         A fitted estimator (exactly one of these classes: a subclass is saved with
         pickle).
-    path : str or os.PathLike
-        The file to write (any name; ``.npz`` is customary). It is written to a
+    path : str, os.PathLike or binary file object
+        The file to write (any name; ``.npz`` is customary). A path is written to a
         temporary file first and renamed, so an interrupted save leaves no partial file.
+        A file object opened for writing bytes (``open(name, "wb")``, ``io.BytesIO()``)
+        receives the file at its current position and is left open.
 
     Raises
     ------
     TypeError
-        When the class is not one of fastmlp's, or a parameter or attribute cannot be
-        stored (a RandomState as random_state, object labels of mixed types).
+        When the class is not one of fastmlp's, a parameter or attribute cannot be
+        stored (a RandomState as random_state, object labels of mixed types), or the
+        file object is opened in text mode.
     sklearn.exceptions.NotFittedError
         When the model is not fitted.
     """
@@ -134,17 +138,32 @@ def save(model, path):
             "n_arrays": len(arrays)}
     text = json.dumps(meta, allow_nan=True).encode("utf-8")
 
+    if hasattr(path, "write"):
+        _check_binary(path, "save")
+        _write_zip(path, text, arrays)
+        return
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", dir=os.path.dirname(path) or ".")
     try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-            _write_npy(zf, METADATA, np.frombuffer(text, dtype=np.uint8))
-            for i, a in enumerate(arrays):
-                _write_npy(zf, f"array_{i}.npy", a)
+        with os.fdopen(fd, "wb") as f:
+            _write_zip(f, text, arrays)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _check_binary(f, verb):
+    if isinstance(f, io.TextIOBase):
+        raise TypeError(f"fastmlp.{verb} needs a file opened in binary mode "
+                        f"('{'wb' if verb == 'save' else 'rb'}'), not a text file")
+
+
+def _write_zip(f, text, arrays):
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+        _write_npy(zf, METADATA, np.frombuffer(text, dtype=np.uint8))
+        for i, a in enumerate(arrays):
+            _write_npy(zf, f"array_{i}.npy", a)
 
 
 def _write_npy(zf, name, a):
@@ -265,8 +284,10 @@ def load(path):
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The model file.
+    path : str, os.PathLike or binary file object
+        The model file, or a file object opened for reading bytes (``open(name,
+        "rb")``, ``io.BytesIO``, a download's stream) whose content from its current
+        position to its end is the model file; it is read to its end and left open.
 
     Returns
     -------
@@ -281,6 +302,8 @@ def load(path):
         objects, shapes that do not match, weights that do not chain, NaN weights).
     OSError
         When the file cannot be opened.
+    TypeError
+        When the file object is opened in text mode.
 
     Notes
     -----
@@ -288,19 +311,30 @@ def load(path):
     uncompressed, and each array header is checked against its member's size before
     the data is read.
     """
+    if hasattr(path, "read"):
+        _check_binary(path, "load")
+        # the model's bytes from here to the end: a stream need not be seekable, and
+        # the zip reader then sees a file that starts with the model
+        data = path.read()
+        name = getattr(path, "name", None)
+        return _read_checked(io.BytesIO(data), len(data),
+                             f"{name}" if isinstance(name, str) else "the file object")
     path = os.fspath(path)
     with open(path, "rb") as f:
-        file_size = os.fstat(f.fileno()).st_size
-        try:
-            model = _read(f, file_size)
-        except _Invalid as exc:
-            raise ValueError(f"{path} is not a valid fastmlp model file: {exc}") from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, UnicodeDecodeError,
-                RecursionError, NotImplementedError, ValueError, KeyError, TypeError,
-                OverflowError, OSError) as exc:
-            raise ValueError(f"{path} is not a valid fastmlp model file (truncated or "
-                             f"corrupted?): {type(exc).__name__}: {exc}") from exc
-    return model
+        return _read_checked(f, os.fstat(f.fileno()).st_size, path)
+
+
+def _read_checked(f, file_size, name):
+    """_read, with every way a file can be wrong made into one ValueError."""
+    try:
+        return _read(f, file_size)
+    except _Invalid as exc:
+        raise ValueError(f"{name} is not a valid fastmlp model file: {exc}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, UnicodeDecodeError,
+            RecursionError, NotImplementedError, ValueError, KeyError, TypeError,
+            OverflowError, OSError) as exc:
+        raise ValueError(f"{name} is not a valid fastmlp model file (truncated or "
+                         f"corrupted?): {type(exc).__name__}: {exc}") from exc
 
 
 def _read(f, file_size):

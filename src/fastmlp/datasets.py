@@ -2,7 +2,7 @@
 
 `load_idx` reads one IDX file (gzipped or not); `load_fashion_mnist` loads the four
 Fashion-MNIST files of the Debian package ``dataset-fashion-mnist`` (or of any folder
-that holds them) as arrays ready for the estimators.
+that holds them, gzipped or not) as arrays ready for the estimators.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ IDX_DTYPES = {
 GZIP_MAGIC = b"\x1f\x8b"
 
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
+# The files of each split, by the names of their download (gzipped); a folder may hold
+# them uncompressed instead, without the .gz (as the downloads unpack).
 FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -103,6 +105,16 @@ def load_idx(path):
     return array.astype(dtype.newbyteorder("="))
 
 
+def _find_idx(folder, name):
+    """The path of the file `name` (ending in .gz) in folder, or of its uncompressed
+    version (the name without .gz); None when neither is there."""
+    for candidate in (name, name.removesuffix(".gz")):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def load_fashion_mnist(root=None, dtype=np.float32):
     """Load Fashion-MNIST: 60000 training and 10000 test images of 10 kinds of clothes.
 
@@ -110,8 +122,9 @@ def load_fashion_mnist(root=None, dtype=np.float32):
     ----------
     root : str or os.PathLike, default=None
         The folder with ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
-        ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``. None means
-        the Debian package's folder, /usr/share/datasets/fashion-mnist.
+        ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``, or the same
+        files uncompressed (``train-images-idx3-ubyte``, ...). None means the Debian
+        package's folder, /usr/share/datasets/fashion-mnist.
     dtype : dtype, default=np.float32
         The floating dtype of the images.
 
@@ -124,7 +137,8 @@ def load_fashion_mnist(root=None, dtype=np.float32):
     Raises
     ------
     FileNotFoundError
-        If a file is missing; the message says how to get it.
+        If a file is missing; the message names the folder and the files looked for,
+        and says how to get them.
     ValueError
         If a file is corrupt, or the images and labels do not fit together.
     """
@@ -132,16 +146,19 @@ def load_fashion_mnist(root=None, dtype=np.float32):
     if dtype.kind != "f":
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     folder = FASHION_MNIST_ROOT if root is None else os.fspath(root)
+    names = [name for pair in FASHION_MNIST_FILES.values() for name in pair]
+    found = {name: _find_idx(folder, name) for name in names}
+    missing = [name for name in names if found[name] is None]
+    if missing:
+        looked_for = ", ".join(f"{name} or {name.removesuffix('.gz')}" for name in missing)
+        raise FileNotFoundError(
+            f"Fashion-MNIST files not found in {folder}: looked for {looked_for}. "
+            f"Install the data with `apt-get install dataset-fashion-mnist` "
+            f"(Debian/Ubuntu), or download the four files and pass their folder as root="
+        )
     splits = []
     for images_name, labels_name in FASHION_MNIST_FILES.values():
-        paths = [os.path.join(folder, name) for name in (images_name, labels_name)]
-        for path in paths:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(
-                    f"Fashion-MNIST file {path} not found. Install the data with "
-                    f"`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or download "
-                    f"the four files and pass their folder as root=."
-                )
+        paths = (found[images_name], found[labels_name])
         images, labels = (load_idx(path) for path in paths)
         if (images.dtype != np.uint8 or images.ndim != 3 or labels.ndim != 1
                 or len(images) != len(labels)):

@@ -35,6 +35,8 @@ from . import _engine
 
 # Output units that make the network a classifier; the others make it a regressor.
 CLASSIFIER_OUTPUTS = {"logistic", "sigmoid", "softmax"}
+# Independent units, whose values predict_proba normalises for class labels.
+LOGISTIC_OUTPUTS = {"logistic", "sigmoid"}
 
 # The loss that loss="auto" picks for each output unit.
 AUTO_LOSS = {
@@ -523,7 +525,8 @@ class Network(BaseEstimator):
         self._optimizer = None
 
     def save(self, path):
-        """Save the parameters and the fitted weights to path (see `fastmlp.load`)."""
+        """Save the parameters and the fitted weights to path, a file name or a binary
+        file object (see `fastmlp.load`)."""
         from ._io import save
 
         save(self, path)
@@ -565,7 +568,15 @@ class Network(BaseEstimator):
 
     @available_if(_is_classifier)
     def predict_proba(self, X):
-        """The output units' values: class probabilities for softmax output.
+        """Probability estimates, by scikit-learn's convention for the target type.
+
+        Trained on class labels (binary or multiclass), each row holds the probabilities
+        of the classes and sums to one: softmax units give them directly; logistic units
+        are scores of one class against the rest, normalised to sum to one as
+        scikit-learn's one-vs-rest ``LogisticRegression`` does (a single logistic unit p
+        gives [1 - p, p]). Trained on an indicator matrix (multilabel), the logistic
+        units' values are the independent probabilities of each label (softmax units'
+        values sum to one).
 
         Parameters
         ----------
@@ -574,11 +585,16 @@ class Network(BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Column j goes with classes_[j]; a single logistic unit p gives [1 - p, p].
+            Column j goes with classes_[j].
         """
         out = self._forward(X)
         if out.shape[1] == 1:
             return np.hstack([1 - out, out])
+        if self.output in LOGISTIC_OUTPUTS and self.target_type_ != "multilabel-indicator":
+            total = out.sum(axis=1, keepdims=True)
+            # every unit may round to 0 far from the data: no class is preferred there
+            return np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]),
+                             where=total > 0)
         return out
 
     def score(self, X, y, sample_weight=None):
@@ -600,7 +616,8 @@ class Network(BaseEstimator):
 
 class _EpochReport:
     """Per-epoch report of a training run: a tqdm bar (progress=True with tqdm
-    installed), plain lines (verbose, or progress without tqdm), or nothing."""
+    installed), plain lines (verbose, or progress without tqdm), both (verbose and
+    progress with tqdm: the lines are printed through the bar), or nothing."""
 
     def __init__(self, epochs, verbose, progress):
         self.epochs = epochs
@@ -615,7 +632,8 @@ class _EpochReport:
                 pass
             else:
                 self.bar = tqdm(total=epochs, unit="epoch", desc="training")
-                self.lines = False
+                self.lines = bool(verbose)  # the bar shows the time
+                self.timed = False
 
     def __enter__(self):
         self.start = time.perf_counter()
@@ -623,16 +641,21 @@ class _EpochReport:
 
     def epoch_done(self, epoch, loss):
         self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
-            self.bar.update(1)
-        elif self.lines:
+        if self.lines:
             line = "Iteration %d, loss = %.8f" % (epoch, loss)
             if self.timed:
                 spent = time.perf_counter() - self.start
                 left = spent / self.done * (self.epochs - self.done)
                 line += f", {spent:.2f} s spent, {left:.2f} s left"
-            print(line, file=sys.stdout, flush=True)
+            if self.bar is not None:
+                # above the bar, which is redrawn below it (a plain print would be
+                # overwritten by the bar's next refresh)
+                self.bar.write(line, file=sys.stdout)
+            else:
+                print(line, file=sys.stdout, flush=True)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+            self.bar.update(1)
 
     def __exit__(self, *exc):
         if self.bar is not None:
