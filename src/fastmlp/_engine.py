@@ -320,13 +320,30 @@ def forward(coefs, intercepts, spec, X):
 
 
 def loss_and_grad(coefs, intercepts, spec, X, Y, sample_weight=None, alpha=0.0,
-                  loss_scale=1.0):
-    """Loss of all rows and its gradient: (loss, coef_grads, intercept_grads)."""
-    gW = [np.empty_like(c) for c in coefs]
-    gb = [np.empty_like(b) for b in intercepts]
+                  loss_scale=1.0, out=None):
+    """Loss of all rows and its gradient: (loss, coef_grads, intercept_grads), the
+    gradients written into out = (coef_grads, intercept_grads) when given."""
+    gW, gb = out if out is not None else ([np.empty_like(c) for c in coefs],
+                                          [np.empty_like(b) for b in intercepts])
     loss = _kernels.loss_and_grad(coefs, intercepts, spec.hidden, spec.out, spec.loss,
                                   spec.slope, X, Y, sample_weight, alpha, loss_scale, gW, gb)
     return loss, gW, gb
+
+
+class FlatParameters:
+    """The weights (or their gradients) of a network in one flat array, in scikit-learn's
+    packing order for L-BFGS (every coefs_ raveled, then every intercepts_), with a
+    C-contiguous view of each layer's array: `coefs`, `intercepts`. An optimiser's vector
+    is copied in with one call, and a gradient filled through the views comes out packed."""
+
+    def __init__(self, widths, dtype):
+        shapes = [(i, o) for i, o in zip(widths[:-1], widths[1:])] + [(o,) for o in widths[1:]]
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        self.flat = np.empty(sum(sizes), dtype=dtype)
+        ends = np.cumsum(sizes)
+        views = [self.flat[end - size:end].reshape(shape)
+                 for shape, size, end in zip(shapes, sizes, ends)]
+        self.coefs, self.intercepts = views[:len(widths) - 1], views[len(widths) - 1:]
 
 
 class Diverged(ArithmeticError):

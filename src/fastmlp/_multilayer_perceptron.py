@@ -18,7 +18,6 @@ from sklearn import neural_network as _sk
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network._multilayer_perceptron import _pack
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
@@ -148,19 +147,27 @@ class _FastMLPMixin:
         _engine.check_weights(self.coefs_, self.intercepts_, dtype, layer_units)  # warm_start
         Y = np.ascontiguousarray(y, dtype=dtype)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
-        with threadpool_limits(limits=1, user_api="blas"):
-            super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
-                               layer_units)
+        # the least work per evaluation: the weights and the gradient live in flat arrays
+        # whose layer views the kernels take (no unpacking, no packing), the rest once
+        self._lbfgs_work = (_engine.FlatParameters(layer_units, dtype),
+                            _engine.FlatParameters(layer_units, dtype),
+                            self._spec(), self._loss_scale())
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None,
+                                   None, layer_units)
+        finally:
+            del self._lbfgs_work
         self.coefs_, self.intercepts_ = self._kernel_params(dtype)
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *unused):
         """Loss and packed float64 gradient at packed_coef_inter, from the kernels."""
-        self._unpack(packed_coef_inter)
-        coefs, intercepts = self._kernel_params(y.dtype)
-        loss, coef_grads, intercept_grads = _engine.loss_and_grad(
-            coefs, intercepts, self._spec(), X, y, sample_weight, self.alpha,
-            self._loss_scale())
-        return loss, _pack(coef_grads, intercept_grads).astype(np.float64, copy=False)
+        params, grads, spec, loss_scale = self._lbfgs_work
+        np.copyto(params.flat, packed_coef_inter, casting="unsafe")  # float32 fits: rounded
+        loss, _, _ = _engine.loss_and_grad(
+            params.coefs, params.intercepts, spec, X, y, sample_weight, self.alpha,
+            loss_scale, out=(grads.coefs, grads.intercepts))
+        return loss, grads.flat.astype(np.float64)  # a copy: the optimiser may keep it
 
     # ---- SGD and Adam --------------------------------------------------------------
 
