@@ -1,6 +1,7 @@
 """Prediction latency as a server sees it: one call at a time, on a fitted 64-100-10
 MLPClassifier (the digits), fastmlp against scikit-learn and ONNX Runtime (the model
-fastmlp.onnx exports, float32), for 1, 10, 100 and 10,000 rows.
+fastmlp.onnx exports, float32), for 1, 10, 100 and 10,000 rows; also fastmlp's and
+scikit-learn's MLPRegressor (64-100-1) and fastmlp's Network (64-100-10).
 
     python bench/latency.py [--calls 3000]
 
@@ -17,6 +18,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
 import fastmlp
 
@@ -27,8 +29,16 @@ def contenders(X, y):
     warnings.simplefilter("ignore", ConvergenceWarning)
     fm = fastmlp.MLPClassifier(random_state=0, max_iter=50).fit(X, y)
     sk = SkMLPClassifier(random_state=0, max_iter=50).fit(X, y)
+    # the regressor on the same inputs (target: the digit), and the notes' Network
+    fm_reg = fastmlp.MLPRegressor(random_state=0, max_iter=50).fit(X, y.astype(np.float32))
+    sk_reg = SkMLPRegressor(random_state=0, max_iter=50).fit(X, y.astype(np.float32))
+    net = fastmlp.Network([X.shape[1], 100, 10], epochs=5, random_state=0).fit(X, y)
     out = {"fastmlp predict": fm.predict, "fastmlp predict_proba": fm.predict_proba,
-           "scikit-learn predict": sk.predict, "scikit-learn predict_proba": sk.predict_proba}
+           "scikit-learn predict": sk.predict, "scikit-learn predict_proba": sk.predict_proba,
+           "fastmlp regressor predict": fm_reg.predict,
+           "scikit-learn regressor predict": sk_reg.predict,
+           "fastmlp Network predict": net.predict,
+           "fastmlp Network predict_proba": net.predict_proba}
     try:
         import onnxruntime as ort
 
@@ -74,7 +84,7 @@ def main(argv=None):
                     times[k].append(time.perf_counter() - t0)
         med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
         for k, v in times.items():
-            ref = "fastmlp " + k.split()[-1]
+            ref = "fastmlp " + ("regressor " if "regressor" in k else "") + k.split()[-1]
             print(f"{rows:>6} {k:28} {med[k]:10.1f} {min(v) * 1e6:9.1f} "
                   f"{med[k] / med[ref]:9.2f}")
 

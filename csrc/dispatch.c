@@ -143,6 +143,10 @@ int fm_isa_count(void) { return (int)FM_N_TABLES; }
     {                                                                                      \
         return fm_active()->fm_forward_net_##sfx(net, data, out);                          \
     }                                                                                      \
+    int fm_all_finite_##sfx(const real *x, fm_int n)                                       \
+    {                                                                                      \
+        return fm_active()->fm_all_finite_##sfx(x, n);                                     \
+    }                                                                                      \
     void fm_gemm_ref_##sfx(int tA, int tB, fm_int M, fm_int N, fm_int K, const real *A,    \
                            fm_int lda, const real *B, fm_int ldb, real beta, real *C,      \
                            fm_int ldc)                                                     \

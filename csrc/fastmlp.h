@@ -226,7 +226,9 @@ int fm_in_forked_child(void);
                                double loss_scale, void **gW, void **gb, double *loss_out); \
     /* out (n, O) = the network's output on the rows of data (predict); FM_OK or FM_NOMEM.\
      * The workspace holds a chunk of rows per thread, whatever n. */                      \
-    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out);
+    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out);         \
+    /* 1 when the n values of x are all finite (no NaN, no inf), else 0. */                \
+    int fm_all_finite_##sfx(const real *x, fm_int n);
 
 FM_DECLARE(float, f32)
 FM_DECLARE(double, f64)

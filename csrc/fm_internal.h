@@ -39,7 +39,7 @@ enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
     X(fm_gemm) X(fm_gemm_ref) X(fm_dense_forward) X(fm_dense_backward) X(fm_loss_grad)   \
     X(fm_sgd_update) X(fm_adam_update) X(fm_epoch_train) X(fm_train_epochs)              \
     X(fm_loss_and_grad)                                                                   \
-    X(fm_forward_net)
+    X(fm_forward_net) X(fm_all_finite)
 
 #define FM_SLOT(fn) __typeof__(fn##_f32) *fn##_f32; __typeof__(fn##_f64) *fn##_f64;
 typedef struct {

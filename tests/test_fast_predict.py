@@ -33,7 +33,7 @@ def _slow(model, method, X):
     """The same call through scikit-learn's path (validation, _forward_pass_fast, the
     label binarizer), as every prediction went before the fast path."""
     Xs = X.view(_Subclass)
-    assert model._clean_input(Xs) is None
+    assert model._fast_forward(Xs) is None
     return getattr(model, method)(Xs)
 
 
@@ -57,7 +57,7 @@ def test_fast_path_gives_the_same_outputs_as_scikit_learns_path(kind, dtype):
     for rows in (X[:1], X[:7], X):
         for in_dtype in (np.float32, np.float64):
             Xc = np.ascontiguousarray(rows, dtype=in_dtype)
-            assert model._clean_input(Xc) is Xc
+            assert model._fast_forward(Xc) is not None
             for method in methods:
                 fast = getattr(model, method)(Xc)
                 slow = _slow(model, method, Xc)
@@ -125,9 +125,75 @@ def test_dataframes_and_feature_names_take_scikit_learns_path(names):
           "other": pd.DataFrame(X[:5], columns=cols[::-1])}[names]
     assert _error(lambda: ours.predict(Xq)) == _error(lambda: theirs.predict(Xq))
     if names == "missing":  # a plain array on a model fitted with names: the warning
-        assert ours._clean_input(np.ascontiguousarray(X[:5])) is None
+        assert ours._fast_forward(np.ascontiguousarray(X[:5])) is None
 
 
 def test_unfitted_model_says_so_as_scikit_learn():
     assert _error(lambda: fastmlp.MLPClassifier().predict(X[:2])) == \
         _error(lambda: sk.MLPClassifier().predict(X[:2]))
+
+
+def test_fast_path_sees_weights_changed_in_place_or_replaced():
+    """The prepared forward pass reads the model's weight arrays at each call: a change
+    made in place is seen, and new arrays get a new one; pickling, cloning and saving the
+    model carry none of it."""
+    import pickle
+
+    from sklearn.base import clone
+
+    model = MODELS["multiclass"](np.float32)
+    Xc = np.ascontiguousarray(X[:9], dtype=np.float32)
+    before = model.predict_proba(Xc)
+    model.coefs_[1] *= -1  # in place
+    flipped = model.predict_proba(Xc)
+    assert not np.allclose(before, flipped)
+    np.testing.assert_array_equal(flipped, _slow(model, "predict_proba", Xc))
+    model.coefs_ = [-c for c in model.coefs_]  # new arrays
+    np.testing.assert_array_equal(model.predict_proba(Xc), _slow(model, "predict_proba", Xc))
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(Xc), model.predict_proba(Xc))
+    clone(model)
+
+
+def test_fast_path_refuses_nan_and_inf_as_scikit_learn_does():
+    """The kernels' finiteness check sends NaN and inf to scikit-learn's path, whose
+    error is raised, for float32 and float64 input on float32 and float64 models."""
+    for model_dtype in (np.float32, np.float64):
+        model = MODELS["multiclass"](model_dtype)
+        reference = _fit(sk.MLPClassifier, X.astype(model_dtype), y)
+        for in_dtype in (np.float32, np.float64):
+            for bad in (np.nan, np.inf):
+                Xb = np.array(X[:4], dtype=in_dtype)  # a copy: X is shared
+                Xb[2, 3] = bad
+                assert model._fast_forward(Xb) is None
+                assert _error(lambda: model.predict(Xb)) == \
+                    _error(lambda: reference.predict(Xb))
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic", "identity"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_fast_path_gives_the_same_outputs_and_errors(output, dtype):
+    """Network's predict and predict_proba on clean arrays (either float dtype) equal the
+    validated path's bit for bit; NaN, inf and a wrong width still raise its errors."""
+    n_out = 1 if output == "identity" else 3
+    target = X[:, 0] if output == "identity" else y
+    net = fastmlp.Network([8, 12, n_out], output=output, epochs=3, dtype=dtype,
+                          random_state=0).fit(X, target)
+    methods = ["predict"] + (["predict_proba"] if output != "identity" else [])
+    for in_dtype in (np.float32, np.float64):
+        Xc = np.ascontiguousarray(X[:11], dtype=in_dtype)
+        assert net._fast_forward(Xc) is not None
+        for method in methods:
+            fast = getattr(net, method)(Xc)
+            slow = getattr(net, method)(Xc.view(_Subclass))
+            assert fast.dtype == slow.dtype
+            np.testing.assert_array_equal(fast, slow)
+        for bad in (np.nan, np.inf):
+            Xb = np.array(Xc)
+            Xb[1, 2] = bad
+            assert net._fast_forward(Xb) is None
+            assert _error(lambda: net.predict(Xb)) == \
+                _error(lambda: net.predict(Xb.view(_Subclass)))
+    wide = np.zeros((2, 9), dtype=dtype)
+    assert net._fast_forward(wide) is None
+    assert _error(lambda: net.predict(wide))[0] is ValueError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 
 import functools
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
@@ -309,6 +310,26 @@ OPTIMIZERS = {"sgd": SGDState, "adam": AdamState}
 
 
 # ---- passes --------------------------------------------------------------------------
+
+# Each fitted model's Predictor, made at its first prediction on clean input and again
+# when its weight arrays or spec change (a weak reference: it goes with the model, and
+# is never pickled or cloned with it).
+_PREDICTORS = weakref.WeakKeyDictionary()
+
+
+def predictor(owner, coefs, intercepts, spec, make=True):
+    """The _kernels.Predictor of owner's weights coefs and intercepts (C-contiguous, of
+    one float dtype, used as they are) under spec: the one made before for these very
+    arrays, else a new one (or None when not make)."""
+    made = _PREDICTORS.get(owner)
+    if made is None or made[1] is not spec or not made[0].made_for(coefs, intercepts):
+        if not make:
+            return None
+        made = (_kernels.Predictor(coefs, intercepts, spec.hidden, spec.out, spec.slope),
+                spec)
+        _PREDICTORS[owner] = made
+    return made[0]
+
 
 def forward(coefs, intercepts, spec, X):
     """The network's output on X (prepared by kernel_X), shape (n, n_outputs)."""

@@ -121,6 +121,8 @@ cdef extern from "fastmlp.h" nogil:
                              void **, double *)
     int fm_forward_net_f32(const fm_net *, const fm_data *, float *)
     int fm_forward_net_f64(const fm_net *, const fm_data *, double *)
+    int fm_all_finite_f32(const float *, fm_int)
+    int fm_all_finite_f64(const double *, fm_int)
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
@@ -822,3 +824,74 @@ def forward_net(list coefs, list intercepts, int hidden_act, int out_act, double
             status = fm_forward_net_f32(&net.net, &data.data, <float *>o)
     _raise_status(status, "prediction")
     return out
+
+
+cdef class Predictor:
+    """A fitted network's forward pass with all but the input prepared once (the weights'
+    pointers and widths): the few microseconds of a one-row prediction go to the
+    arithmetic. It keeps the weight arrays alive and reads them at each call, so changes
+    made to them in place are seen; `made_for` tells whether it serves given arrays."""
+    cdef _Net net
+    cdef tuple arrays
+    cdef readonly object dtype
+
+    def __cinit__(self, list coefs, list intercepts, int hidden_act, int out_act,
+                  double slope):
+        self.net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
+        self.arrays = tuple(coefs) + tuple(intercepts)
+        self.dtype = np.dtype(np.float64 if self.net.is64 else np.float32)
+
+    def made_for(self, list coefs, list intercepts):
+        """True when coefs and intercepts are the very arrays it was made with."""
+        cdef Py_ssize_t i, L = len(coefs)
+        if 2 * L != len(self.arrays) or len(intercepts) != L:
+            return False
+        for i in range(L):
+            if coefs[i] is not self.arrays[i] or intercepts[i] is not self.arrays[L + i]:
+                return False
+        return True
+
+    def __call__(self, X):
+        """The output (n, n_outputs) on X, a non-empty C-contiguous 2-D array of the
+        network's dtype and input width; None when X holds NaN or inf."""
+        cdef fm_int L = self.net.net.n_layers
+        if X.ndim != 2 or X.shape[1] != self.net.sizes[0]:
+            raise ValueError(f"X must be 2-D with {self.net.sizes[0]} columns, got "
+                             f"shape {X.shape}")
+        cdef bint is64 = self.net.is64
+        cdef const void *x = _cptr(X, is64)
+        cdef fm_data data
+        data.n = X.shape[0]
+        data.d = X.shape[1]
+        data.n_out = 0
+        data.X = x
+        data.indptr = data.indices = NULL
+        data.data = data.Y = data.sw = NULL
+        cdef bint finite
+        with nogil:
+            finite = (fm_all_finite_f64(<const double *>x, data.n * data.d) if is64 else
+                      fm_all_finite_f32(<const float *>x, data.n * data.d))
+        if not finite:
+            return None
+        out = np.empty((data.n, self.net.sizes[L]), dtype=self.dtype)
+        cdef void *o = _ptr(out, is64)
+        cdef int status
+        with nogil:
+            if is64:
+                status = fm_forward_net_f64(&self.net.net, &data, <double *>o)
+            else:
+                status = fm_forward_net_f32(&self.net.net, &data, <float *>o)
+        _raise_status(status, "prediction")
+        return out
+
+
+def all_finite(X):
+    """True when the C-contiguous float32/float64 array X holds no NaN or inf."""
+    cdef bint is64 = _is64(X)
+    cdef const void *x = _cptr(X, is64)
+    cdef fm_int n = X.size
+    cdef bint finite
+    with nogil:
+        finite = (fm_all_finite_f64(<const double *>x, n) if is64 else
+                  fm_all_finite_f32(<const float *>x, n))
+    return finite

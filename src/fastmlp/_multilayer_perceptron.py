@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _engine
+from . import _engine, _kernels
 
 # Hidden activations: the kernels' (scikit-learn's four, and leaky_relu with negative
 # slope 0.01), by scikit-learn's names, without the notes' aliases.
@@ -110,26 +110,28 @@ class _FastMLPMixin:
         coefs, intercepts = self._kernel_params(dtype)
         return _engine.forward(coefs, intercepts, self._spec(), _engine.kernel_X(X, dtype))
 
-    def _clean_input(self, X):
-        """X itself when scikit-learn's checks would pass it unchanged and without a
-        warning: a fitted model without feature names, and a non-empty, C-contiguous,
-        aligned 2-D float32 or float64 ndarray of the fitted width with finite values.
-        None for anything else, which then takes scikit-learn's own path (its checks,
-        conversions, errors and warnings)."""
+    def _fast_forward(self, X):
+        """The output layer's activations on X, computed without scikit-learn's checks
+        when they would pass X unchanged and without a warning: a fitted model without
+        feature names, and a non-empty, C-contiguous, aligned 2-D float32 or float64
+        ndarray of the fitted width with finite values (checked by the kernels). None for
+        anything else, which then takes scikit-learn's own path (its checks,
+        conversions, errors and warnings). Float32 when X and the weights are, float64
+        otherwise (NumPy's promotion, as in _forward_pass_fast)."""
         if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FAST_DTYPES
                 or not (X.flags.c_contiguous and X.flags.aligned) or X.shape[0] == 0
                 or X.shape[1] != getattr(self, "n_features_in_", None)
                 or hasattr(self, "feature_names_in_") or not hasattr(self, "coefs_")):
             return None
-        return X if np.isfinite(X).all() else None
-
-    def _forward_clean(self, X):
-        """_forward_pass_fast on an input _clean_input passed, without its checks:
-        float32 when X and the weights are, float64 otherwise (NumPy's promotion)."""
         dtype = X.dtype if X.dtype == self.coefs_[0].dtype else _FAST_DTYPES[1]
         coefs, intercepts = self._kernel_params(dtype)
-        return _engine.forward(coefs, intercepts, self._spec(),
-                               X if X.dtype == dtype else X.astype(dtype))
+        if coefs is self.coefs_:
+            # the weights are used as they are: a Predictor made once serves every call
+            return _engine.predictor(self, coefs, intercepts, self._spec())(
+                X.astype(dtype, copy=False))
+        if not _kernels.all_finite(X):
+            return None
+        return _engine.forward(coefs, intercepts, self._spec(), X.astype(dtype, copy=False))
 
     # ---- L-BFGS --------------------------------------------------------------------
 
@@ -332,10 +334,9 @@ class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
     _saved_attributes = _FastMLPMixin._saved_attributes + ("classes_",)
 
     def predict(self, X):
-        X_clean = self._clean_input(X)
-        if X_clean is None:
+        y = self._fast_forward(X)
+        if y is None:
             return super().predict(X)
-        y = self._forward_clean(X_clean)
         binarizer = self._label_binarizer
         # LabelBinarizer.inverse_transform's two cases, without its checks
         if binarizer.y_type_ == "multiclass":
@@ -345,10 +346,9 @@ class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
         return binarizer.inverse_transform(y)
 
     def predict_proba(self, X):
-        X_clean = self._clean_input(X)
-        if X_clean is None:
+        y = self._fast_forward(X)
+        if y is None:
             return super().predict_proba(X)
-        y = self._forward_clean(X_clean)
         if self.n_outputs_ == 1:
             y = y.ravel()
             return np.vstack([1 - y, y]).T
@@ -373,10 +373,9 @@ class MLPRegressor(_FastMLPMixin, _sk.MLPRegressor):
     _parameter_constraints = _constraints(_sk.MLPRegressor)
 
     def predict(self, X):
-        X_clean = self._clean_input(X)
-        if X_clean is None:
+        y = self._fast_forward(X)
+        if y is None:
             return super().predict(X)
-        y = self._forward_clean(X_clean)
         return y.ravel() if y.shape[1] == 1 else y
 
     predict.__doc__ = _sk.MLPRegressor.predict.__doc__

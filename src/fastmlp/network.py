@@ -71,6 +71,9 @@ AUTO_LEARNING_RATE = {"sgd": 0.1, "adam": 0.001}
 DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 
 
+# The input dtypes the prediction fast path takes as they are.
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 class Network(BaseEstimator):
     """A multilayer perceptron given by its layer widths, trained by mini-batch SGD or Adam.
 
@@ -533,7 +536,31 @@ class Network(BaseEstimator):
 
     # ---- prediction --------------------------------------------------------------------
 
+    def _fast_forward(self, X):
+        """The output on X without scikit-learn's validation, when it would pass X as it
+        is but for its dtype: a fitted network without feature names, and a non-empty,
+        C-contiguous, aligned 2-D float32 or float64 ndarray of the fitted width, with
+        finite values (checked by the kernels). None for anything else (the caller then
+        validates), and when the weights are not as the kernels take them."""
+        if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FLOAT_DTYPES
+                or not (X.flags.c_contiguous and X.flags.aligned) or X.shape[0] == 0
+                or X.shape[1] != getattr(self, "n_features_in_", None)
+                or hasattr(self, "feature_names_in_") or not hasattr(self, "coefs_")):
+            return None
+        spec = self._spec()
+        predictor = _engine.predictor(self, self.coefs_, self.intercepts_, spec, make=False)
+        if predictor is None:
+            coefs, intercepts = self._kernel_weights()  # checks them
+            if not all(a is b for a, b in zip(coefs + intercepts,
+                                               self.coefs_ + self.intercepts_)):
+                return None  # converted copies: the validated path
+            predictor = _engine.predictor(self, self.coefs_, self.intercepts_, spec)
+        return predictor(X.astype(predictor.dtype, copy=False))
+
     def _forward(self, X):
+        out = self._fast_forward(X)
+        if out is not None:
+            return out
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
                           dtype=self._dtype())
