@@ -42,6 +42,8 @@ class EngineSpy:
         self.sklearn_calls = []
         for name in self.PASSES:
             monkeypatch.setattr(_engine, name, self._wrap(name, getattr(_engine, name)))
+        # the prediction fast path's prepared forward pass counts as a forward pass
+        monkeypatch.setattr(_engine, "predictor", self._wrap_predictor(_engine.predictor))
         for name in self.SKLEARN_NUMPY:
             monkeypatch.setattr(BaseMultilayerPerceptron, name, self._refuse(name))
 
@@ -50,6 +52,23 @@ class EngineSpy:
             result = real(*args, **kwargs)
             self.results[name].append(result)
             return result
+        return spy
+
+    def _wrap_predictor(self, real):
+        results = self.results["forward"]
+
+        class Recorded:
+            def __init__(self, predictor):
+                self.predictor, self.dtype = predictor, predictor.dtype
+
+            def __call__(self, X):
+                out = self.predictor(X)
+                results.append(out)
+                return out
+
+        def spy(*args, **kwargs):
+            predictor = real(*args, **kwargs)
+            return None if predictor is None else Recorded(predictor)
         return spy
 
     def _refuse(self, name):
