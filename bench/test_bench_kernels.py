@@ -70,3 +70,47 @@ def test_predict(benchmark, fashion):
     P = benchmark.pedantic(_engine.forward, args=(coefs, intercepts, spec, X), rounds=5,
                            iterations=1)
     np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)
+
+
+# ---- one-call prediction latency (bench/latency.py prints the same side by side) -------
+
+@pytest.fixture(scope="module")
+def latency_models():
+    """A 64-100-10 MLPClassifier on the digits, fastmlp's and scikit-learn's, and the
+    fastmlp model as ONNX Runtime runs it (None without onnxruntime)."""
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    import fastmlp
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    fm = fastmlp.MLPClassifier(random_state=0, max_iter=50).fit(X, y)
+    sk = SkMLPClassifier(random_state=0, max_iter=50).fit(X, y)
+    models = {"fastmlp": fm.predict_proba, "scikit-learn": sk.predict_proba}
+    try:
+        import onnxruntime as ort
+
+        from fastmlp.onnx import to_onnx
+    except ImportError:
+        models["onnxruntime"] = None
+    else:
+        session = ort.InferenceSession(to_onnx(fm, X[:1]).SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        name, proba = session.get_inputs()[0].name, session.get_outputs()[1].name
+        models["onnxruntime"] = lambda A: session.run([proba], {name: A})[0]
+    return np.ascontiguousarray(np.tile(X, (6, 1))[:10_000]), models
+
+
+@pytest.mark.parametrize("contender", ["fastmlp", "scikit-learn", "onnxruntime"])
+@pytest.mark.parametrize("rows", [1, 10, 100, 10_000])
+def test_predict_proba_latency(benchmark, latency_models, rows, contender):
+    X, models = latency_models
+    if models[contender] is None:
+        pytest.skip("onnxruntime or skl2onnx not installed (pip install 'fastmlp[onnx]')")
+    A = np.ascontiguousarray(X[:rows])
+    P = benchmark(models[contender], A)
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-4)
