@@ -153,6 +153,13 @@ int fm_max_threads(void);
 /* Testing hook: after 'count' more allocations every allocation of the kernels fails (as
  * when out of memory) until called with -1. */
 void fm_fail_allocations_after(fm_int count);
+/* The thread governor (runtime.c) of the calling thread: for work of a kind (0: a
+ * training batch, 1: a loss-and-gradient call, 2: a predict call) and size (flops), 1
+ * when all threads have been the cheaper way so far, 0 when one thread, -1 when not yet
+ * both timed (or too small to time). Testing hook fm_gov_test_delay: seconds added to
+ * each timed unit on one thread / on all, as if a busy core had delayed it. */
+int fm_gov_preferred(int kind, double flops);
+void fm_gov_test_delay(double one, double all);
 /* 1 in a child made by fork() (its kernels then run on one thread), else 0. */
 int fm_in_forked_child(void);
 

@@ -149,11 +149,11 @@ void *fm_thread_buffer(size_t bytes)
  * one thread or on all as the governor decides: per calling thread, and per kind and
  * size of work, it keeps the recent seconds per flop of each way and runs the cheaper,
  * trying the other again now and then (after 4 units, then twice as many each time the
- * choice holds, up to 256; back to 4 when it flips), because the load changes. The
+ * choice holds, up to 64; back to 4 when it flips), because the load changes. The
  * results are the same either way, bit for bit. */
 #define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
 #define FM_GOV_FIRST_TRIAL 4
-#define FM_GOV_MAX_PERIOD 256
+#define FM_GOV_MAX_PERIOD 64
 
 typedef struct {
     double cost[2];         /* seconds per flop, one thread [0] and all [1] */
@@ -163,15 +163,31 @@ typedef struct {
 
 static _Thread_local fm_gov_slot fm_gov_slots[FM_WORK_KINDS][FM_GOV_SIZES];
 
+/* Test hook: seconds added to each timed unit of one way, as if a busy core had delayed
+ * it (fm_gov_test_delay). */
+static double fm_gov_delay[2];
+
+void fm_gov_test_delay(double one, double all)
+{
+    fm_gov_delay[0] = one;
+    fm_gov_delay[1] = all;
+}
+
+static fm_gov_slot *fm_gov_find(int kind, double flops)
+{
+    if (kind < 0 || kind >= FM_WORK_KINDS || !(flops >= FM_PAR_MIN_FLOPS)) return NULL;
+    int size = ilogb(flops / FM_PAR_MIN_FLOPS);
+    size = size < FM_GOV_SIZES ? size : FM_GOV_SIZES - 1;
+    return &fm_gov_slots[kind][size];
+}
+
 void fm_gov_begin(fm_gov *g, int kind, double flops)
 {
     g->slot = NULL;
-    if (!(flops >= FM_PAR_MIN_FLOPS)) return; /* too small for threads: not timed */
+    fm_gov_slot *s = fm_gov_find(kind, flops); /* NULL: too small for threads */
+    if (!s) return;
     const int nt = fm_omp_threads();
     if (nt <= 1) return;
-    int size = ilogb(flops / FM_PAR_MIN_FLOPS);
-    size = size < FM_GOV_SIZES ? size : FM_GOV_SIZES - 1;
-    fm_gov_slot *s = &fm_gov_slots[kind][size];
     g->trial = 0;
     if (!s->seen[1]) {
         g->all = 1; /* each way once first */
@@ -190,11 +206,18 @@ void fm_gov_begin(fm_gov *g, int kind, double flops)
     g->t0 = fm_seconds();
 }
 
+int fm_gov_preferred(int kind, double flops)
+{
+    const fm_gov_slot *s = fm_gov_find(kind, flops);
+    if (!s || !s->seen[0] || !s->seen[1]) return -1;
+    return s->cost[1] < s->cost[0];
+}
+
 void fm_gov_end(fm_gov *g)
 {
     fm_gov_slot *s = g->slot;
     if (!s) return;
-    const double c = (fm_seconds() - g->t0) / g->flops;
+    const double c = (fm_seconds() - g->t0 + fm_gov_delay[g->all]) / g->flops;
     fm_limit_threads(0);
     const int before = s->cost[1] < s->cost[0];
     s->cost[g->all] = s->seen[g->all] ? 0.5 * (s->cost[g->all] + c) : c;

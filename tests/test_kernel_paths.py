@@ -185,7 +185,7 @@ def test_network_runs_through_the_kernels(monkeypatch):
     np.testing.assert_array_equal(labels, spy.results["forward"][1].argmax(axis=1))
 
 
-# ---- the epoch's thread trial --------------------------------------------------------
+# ---- one thread or all, batch by batch --------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def wide_data():
@@ -206,15 +206,14 @@ def kernel_threads():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_epoch_thread_trial_gives_the_same_bits(wide_data, solver, dtype):
-    """An epoch of >= 16 batches on more than one thread times batches on one thread
-    against all (every 64 batches) and runs the rest on the quicker: whichever it picks,
-    and however the trial's own batches are split, the weights are bit-identical to a
-    single-threaded epoch, for Network and MLPClassifier."""
+    """On more than one thread, the governor runs each batch on one thread or all
+    (tests/test_governor.py): whichever it picks, batch by batch, the weights are
+    bit-identical to a single-threaded epoch, for Network and MLPClassifier."""
     X, y = wide_data
     results = []
     for threads in (1, 2):
         with threadpool_limits(limits=threads, user_api="openmp"):
-            assert kernel_threads() == threads  # else the trial would not run
+            assert kernel_threads() == threads  # else the governor would not choose
             net = Network([200, 256, 4], solver=solver, batch_size=32, epochs=1,
                           random_state=0, dtype=dtype).fit(X, y)
             mlp = MLPClassifier(hidden_layer_sizes=(256,), solver=solver, batch_size=32,

@@ -73,6 +73,8 @@ cdef extern from "fastmlp.h" nogil:
     int fm_isa_count()
     const char *fm_isa_name(int i)
     int fm_max_threads()
+    int fm_gov_preferred(int kind, double flops)
+    void fm_gov_test_delay(double one, double all)
     void fm_fail_allocations_after(fm_int count)
     int fm_in_forked_child()
 
@@ -194,6 +196,18 @@ def build_info():
 def max_threads():
     """The threads a kernel's parallel region gets now, in this thread."""
     return fm_max_threads()
+
+
+def governor_preferred(int kind, double flops):
+    """The thread governor's way for work of a kind (0: batch, 1: loss and gradient, 2:
+    predict) and size in flops, in this thread: 1 all threads, 0 one, -1 not yet known."""
+    return fm_gov_preferred(kind, flops)
+
+
+def governor_test_delay(double one, double all):
+    """Testing hook: seconds added to each timed unit of work on one thread / on all
+    threads, as if a busy core had delayed it; (0, 0) turns it off."""
+    fm_gov_test_delay(one, all)
 
 
 def fail_allocations_after(fm_int count):

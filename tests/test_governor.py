@@ -1,0 +1,120 @@
+"""The thread governor (csrc/runtime.c): each training batch, L-BFGS loss-and-gradient
+call and predict call runs on one thread or on all, whichever its recent record of
+seconds per flop says is cheaper, trying the other way again now and then.
+
+A busy core is simulated with the test hook `_kernels.governor_test_delay`, which adds
+seconds to the measured time of each unit run one way (nothing sleeps): the governor must
+move to the other way, and move back when the delay moves. The outputs stay the same bit
+for bit whichever way runs. The record is per calling thread, so each test starts it
+afresh in a new thread."""
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import fastmlp
+from fastmlp import _kernels
+
+BATCH, GRAD, PREDICT = 0, 1, 2
+DELAY = 10.0  # seconds: far above any real unit's time, so the outcome is certain
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(2000, 200)).astype(np.float32)
+y = rng.integers(0, 10, 2000)
+
+
+def in_new_thread(fn):
+    """fn() run in a new thread (a fresh governor record); its result or exception."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller
+            out["error"] = exc
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+@pytest.fixture(autouse=True)
+def no_delay():
+    yield
+    _kernels.governor_test_delay(0.0, 0.0)
+
+
+def needs_threads():
+    if in_new_thread(_kernels.max_threads) < 2:
+        pytest.skip("one OpenMP thread here: the governor has nothing to choose")
+
+
+def test_predict_moves_to_the_cheaper_way_and_back():
+    needs_threads()
+    net = fastmlp.Network([200, 256, 10], epochs=1, random_state=0).fit(X[:200], y[:200])
+    flops = 2 * len(X) * (200 * 256 + 256 * 10)
+    reference = net.predict_proba(X)
+
+    def run():
+        """The calls each way took until the governor preferred the undelayed way."""
+        calls = []
+        for one, all_, want, at_least in ((0.0, DELAY, 0, 100), (DELAY, 0.0, 1, 0)):
+            _kernels.governor_test_delay(one, all_)
+            for n in range(1, 200):
+                np.testing.assert_array_equal(net.predict_proba(X), reference)
+                if n >= at_least and _kernels.governor_preferred(PREDICT, flops) == want:
+                    break
+            calls.append(n)
+        return calls
+    first, second = in_new_thread(run)
+    assert first == 100  # one thread preferred after 100 calls (their trials of all
+    # threads confirming it, the trial period grew to its longest)
+    # a record that favoured one thread for long tries all threads again within
+    # twice the longest trial period (64 units)
+    assert second <= 2 * 64
+
+
+def test_lbfgs_calls_move_to_one_thread_when_all_are_delayed():
+    needs_threads()
+    flops = 6 * len(X) * (200 * 256 + 256 * 10)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return fastmlp.MLPClassifier((256,), solver="lbfgs", max_iter=8,
+                                         random_state=0).fit(X, y)
+
+    def run(one, all_):
+        _kernels.governor_test_delay(one, all_)
+        model = fit()
+        return model, _kernels.governor_preferred(GRAD, flops)
+    slow_all, preferred_one = in_new_thread(lambda: run(0.0, DELAY))
+    slow_one, preferred_all = in_new_thread(lambda: run(DELAY, 0.0))
+    assert (preferred_one, preferred_all) == (0, 1)
+    for a, b in zip(slow_all.coefs_ + slow_all.intercepts_,
+                    slow_one.coefs_ + slow_one.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_batches_move_to_one_thread_when_all_are_delayed():
+    needs_threads()
+    rows = 256
+    flops = 6 * rows * (200 * 256 + 256 * 10)
+
+    def run(one, all_):
+        _kernels.governor_test_delay(one, all_)
+        net = fastmlp.Network([200, 256, 10], batch_size=rows, epochs=2,
+                              random_state=0).fit(X, y)
+        return net, _kernels.governor_preferred(BATCH, flops)
+    net_a, preferred_one = in_new_thread(lambda: run(0.0, DELAY))
+    net_b, preferred_all = in_new_thread(lambda: run(DELAY, 0.0))
+    assert (preferred_one, preferred_all) == (0, 1)
+    assert net_a.loss_curve_ == net_b.loss_curve_
+
+
+def test_small_work_is_not_timed():
+    assert _kernels.governor_preferred(PREDICT, 1e3) == -1
