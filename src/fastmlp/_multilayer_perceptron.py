@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _engine, _kernels
+from . import _engine, _kernels, _sklearn_private
 
 # Hidden activations: the kernels' (scikit-learn's four, and leaky_relu with negative
 # slope 0.01), by scikit-learn's names, without the notes' aliases.
@@ -94,6 +94,15 @@ class _FastMLPMixin:
             return self.coefs_, self.intercepts_
         return ([np.require(c, dtype, ["C"]) for c in self.coefs_],
                 [np.require(b, dtype, ["C"]) for b in self.intercepts_])
+
+    # ---- training entry ------------------------------------------------------------
+
+    def _fit(self, *args, **kwargs):
+        """scikit-learn's `_fit` (fit and partial_fit), after checking that the private
+        methods the overrides below replace or call are those they were written for: an
+        unknown scikit-learn gets one clear error here rather than a TypeError mid-fit."""
+        _sklearn_private.check()
+        return super()._fit(*args, **kwargs)
 
     # ---- forward -------------------------------------------------------------------
 
