@@ -77,6 +77,7 @@ typedef struct {
     void **W;
     void **b;
     int hidden_act;        /* enum fm_act, one of the first five */
+    const int *hidden_acts; /* L - 1 of them, one per hidden layer; NULL: hidden_act */
     int out_act;           /* enum fm_act */
     int loss;              /* enum fm_loss */
     double slope;          /* leaky_relu's negative slope */

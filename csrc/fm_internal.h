@@ -34,6 +34,14 @@ enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
  * which small layers cannot repay. */
 #define FM_PAR_MIN_FLOPS 2.0e6
 
+/* The activation of layer l's output: the output unit for the last layer, else the
+ * layer's hidden activation. */
+static inline int fm_layer_act(const fm_net *net, fm_int l)
+{
+    if (l == net->n_layers - 1) return net->out_act;
+    return net->hidden_acts ? net->hidden_acts[l] : net->hidden_act;
+}
+
 /* The kernels every instruction set provides, for both element types. */
 #define FM_KERNELS(X)                                                                     \
     X(fm_gemm) X(fm_gemm_ref) X(fm_dense_forward) X(fm_dense_backward) X(fm_loss_grad)   \

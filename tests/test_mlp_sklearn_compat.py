@@ -11,10 +11,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from fastmlp import MLPClassifier, MLPRegressor
 
 ESTIMATORS = [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)]
+# fastmlp's own parameters at values other than their defaults
+NON_DEFAULT = [MLPClassifier(hidden_layer_sizes=(50, 20), activation=["tanh", "leaky_relu"],
+                             max_iter=200)]
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(ESTIMATORS)
+@parametrize_with_checks(ESTIMATORS + NON_DEFAULT)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

@@ -78,6 +78,8 @@ def resolve_loss(loss, out_activation):
 def spec(hidden, out, loss="squared_error", slope=0.01):
     """Spec(hidden, out, loss, slope), made once per combination (a Spec is never
     changed); names that cannot be hashed get theirs made, and refused, by Spec."""
+    if isinstance(hidden, list):
+        hidden = tuple(hidden)
     try:
         return _spec(hidden, out, loss, slope)
     except TypeError:
@@ -87,13 +89,34 @@ def spec(hidden, out, loss="squared_error", slope=0.01):
 _spec = functools.lru_cache(maxsize=256)(lambda *args: Spec(*args))
 
 
+def hidden_codes(hidden):
+    """The kernel code of a hidden activation name, or for a list (or tuple) of names,
+    one per hidden layer, the tuple of their codes (one code when they are all one)."""
+    if isinstance(hidden, (list, tuple)):
+        if len(hidden) == 0:
+            raise ValueError("activation: an empty list; give one name per hidden layer")
+        codes = tuple(lookup(HIDDEN_ACTIVATIONS, name, "activation") for name in hidden)
+        return codes[0] if len(set(codes)) == 1 else codes
+    return lookup(HIDDEN_ACTIVATIONS, hidden, "activation")
+
+
+def check_activations(activation, n_hidden):
+    """A ValueError unless activation is a name, or a list of names with one per hidden
+    layer (n_hidden of them)."""
+    hidden_codes(activation)
+    if isinstance(activation, (list, tuple)) and len(activation) != n_hidden:
+        raise ValueError(f"activation lists {len(activation)} activations, but the network "
+                         f"has {n_hidden} hidden layers: give one per hidden layer")
+
+
 class Spec:
-    """What the kernels need to know about a network besides its arrays."""
+    """What the kernels need to know about a network besides its arrays. hidden is one
+    activation code, or a tuple of one per hidden layer."""
 
     __slots__ = ("hidden", "out", "loss", "slope")
 
     def __init__(self, hidden, out, loss="squared_error", slope=0.01):
-        self.hidden = lookup(HIDDEN_ACTIVATIONS, hidden, "activation")
+        self.hidden = hidden_codes(hidden)
         self.out = lookup(OUTPUT_ACTIVATIONS, out, "output activation")
         self.loss = resolve_loss(loss, out)
         self.slope = float(slope)

@@ -38,6 +38,7 @@ cdef extern from "fastmlp.h" nogil:
         void **W
         void **b
         int hidden_act
+        const int *hidden_acts
         int out_act
         int loss
         double slope
@@ -347,19 +348,35 @@ cdef int _check_indices(object a, fm_int n, str name) except -1:
 
 
 cdef class _Net:
-    """An fm_net over lists of weight and bias arrays (kept alive by this object)."""
+    """An fm_net over lists of weight and bias arrays (kept alive by this object).
+    hidden_act is one activation code for every hidden layer, or a tuple of one code per
+    hidden layer."""
     cdef fm_net net
     cdef fm_int *sizes
     cdef void **W
     cdef void **b
+    cdef int *acts
     cdef list keep
     cdef bint is64
 
-    def __cinit__(self, list coefs, list intercepts, int hidden_act, int out_act, int loss,
+    def __cinit__(self, list coefs, list intercepts, hidden_act, int out_act, int loss,
                   double slope, bint writable=True):
         cdef Py_ssize_t L = len(coefs), l
         if L == 0 or len(intercepts) != L:
             raise ValueError("a network needs as many intercepts as coefs, at least one")
+        codes = hidden_act if isinstance(hidden_act, tuple) else (hidden_act,) * (L - 1)
+        if len(codes) != L - 1:
+            raise ValueError(f"{len(codes)} hidden activations for a network of {L - 1} "
+                             f"hidden layers")
+        if any(not 0 <= code < FM_SOFTMAX for code in codes) or \
+                not 0 <= out_act <= FM_EXP:
+            raise ValueError("activation codes out of range")
+        if isinstance(hidden_act, tuple) and L > 1:
+            self.acts = <int *>malloc((L - 1) * sizeof(int))
+            if not self.acts:
+                raise MemoryError()
+            for l in range(L - 1):
+                self.acts[l] = codes[l]
         self.is64 = _is64(coefs[0])
         self.keep = list(coefs) + list(intercepts)
         for l in range(L):
@@ -388,7 +405,8 @@ cdef class _Net:
         self.net.sizes = self.sizes
         self.net.W = self.W
         self.net.b = self.b
-        self.net.hidden_act = hidden_act
+        self.net.hidden_act = codes[0] if L > 1 else FM_IDENTITY
+        self.net.hidden_acts = self.acts
         self.net.out_act = out_act
         self.net.loss = loss
         self.net.slope = slope
@@ -397,6 +415,7 @@ cdef class _Net:
         free(self.sizes)
         free(self.W)
         free(self.b)
+        free(self.acts)
 
 
 cdef class _Data:
@@ -667,7 +686,7 @@ cdef int _optim_init(fm_optim *opt, int solver, double lr, double momentum, bint
     return 0
 
 
-def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int loss,
+def epoch_train(list coefs, list intercepts, hidden_act, int out_act, int loss,
                 double slope, X, Y, sw, idx, fm_int batch_size, double loss_scale,
                 int solver, double lr, double momentum, bint nesterov, double beta1,
                 double beta2, double eps, fm_int t, double alpha, list m, list v):
@@ -718,7 +737,7 @@ def epoch_train(list coefs, list intercepts, int hidden_act, int out_act, int lo
     return status, loss_sum, done, opt.t
 
 
-def train_epochs(list coefs, list intercepts, int hidden_act, int out_act, int loss,
+def train_epochs(list coefs, list intercepts, hidden_act, int out_act, int loss,
                  double slope, X, Y, sw, order, fm_int n_epochs, fm_int batch_size,
                  double loss_scale, dict optimizer, dict run):
     """Up to n_epochs epochs with scikit-learn's bookkeeping between them (fm_train_epochs),
@@ -789,7 +808,7 @@ def train_epochs(list coefs, list intercepts, int hidden_act, int out_act, int l
     return status, losses[:done], events[:done], pending[0] if pending else None
 
 
-def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int loss,
+def loss_and_grad(list coefs, list intercepts, hidden_act, int out_act, int loss,
                   double slope, X, Y, sw, double alpha, double loss_scale, list gW, list gb):
     """Loss of all rows at once; fills gW/gb with the gradient (L-BFGS, gradient checks)."""
     cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, False)
@@ -821,7 +840,7 @@ def loss_and_grad(list coefs, list intercepts, int hidden_act, int out_act, int 
     return out
 
 
-def forward_net(list coefs, list intercepts, int hidden_act, int out_act, double slope, X,
+def forward_net(list coefs, list intercepts, hidden_act, int out_act, double slope, X,
                 out):
     """out (n, O) = the network's output on X (dense array or CSR tuple)."""
     cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
@@ -849,7 +868,7 @@ cdef class Predictor:
     cdef tuple arrays
     cdef readonly object dtype
 
-    def __cinit__(self, list coefs, list intercepts, int hidden_act, int out_act,
+    def __cinit__(self, list coefs, list intercepts, hidden_act, int out_act,
                   double slope):
         self.net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
         self.arrays = tuple(coefs) + tuple(intercepts)

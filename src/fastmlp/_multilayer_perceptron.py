@@ -44,7 +44,12 @@ def _doc(sk_class):
     doc = sk_class.__doc__
     doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
     doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
-                      "activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}")
+                      "activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'} "
+                      "or list of them")
+    doc = doc.replace("""        Activation function for the hidden layer.""",
+                      """        Activation function for the hidden layers: one for all, or a list with one
+        per hidden layer (fastmlp; each layer's initial weights then follow its own
+        activation, the output layer's the last one).""")
     return summary + "\n\n    " + doc
 
 
@@ -100,9 +105,39 @@ class _FastMLPMixin:
     def _fit(self, *args, **kwargs):
         """scikit-learn's `_fit` (fit and partial_fit), after checking that the private
         methods the overrides below replace or call are those they were written for: an
-        unknown scikit-learn gets one clear error here rather than a TypeError mid-fit."""
+        unknown scikit-learn gets one clear error here rather than a TypeError mid-fit;
+        and that a list of activations has one per hidden layer."""
         _sklearn_private.check()
+        if not isinstance(self.activation, str):
+            unknown = [a for a in self.activation if a not in _ACTIVATIONS]
+            if unknown:
+                raise ValueError(f"activation: unknown names {unknown}; expected each of "
+                                 f"{sorted(_ACTIVATIONS)}")
+            sizes = self.hidden_layer_sizes
+            _engine.check_activations(self.activation,
+                                      len(sizes) if hasattr(sizes, "__iter__") else 1)
         return super()._fit(*args, **kwargs)
+
+    def _initialize(self, y, layer_units, dtype):
+        # With one activation per hidden layer, scikit-learn's Glorot rule (its bound
+        # depends on the activation) is applied layer by layer, the output layer's by the
+        # last hidden activation, as scikit-learn takes the hidden one for every layer.
+        if not isinstance(self.activation, str):
+            self._init_activations = iter(list(self.activation) + [self.activation[-1]])
+        try:
+            super()._initialize(y, layer_units, dtype)
+        finally:
+            self.__dict__.pop("_init_activations", None)
+
+    def _init_coef(self, fan_in, fan_out, dtype):
+        layers = self.__dict__.get("_init_activations")
+        if layers is None:
+            return super()._init_coef(fan_in, fan_out, dtype)
+        activations, self.activation = self.activation, next(layers)
+        try:  # scikit-learn's rule reads self.activation
+            return super()._init_coef(fan_in, fan_out, dtype)
+        finally:
+            self.activation = activations
 
     # ---- forward -------------------------------------------------------------------
 
@@ -328,8 +363,10 @@ class _FastMLPMixin:
 
 
 def _constraints(sk_class):
-    """scikit-learn's parameter constraints, with leaky_relu among the activations."""
-    return {**sk_class._parameter_constraints, "activation": [StrOptions(_ACTIVATIONS)]}
+    """scikit-learn's parameter constraints, with leaky_relu among the activations and a
+    list of them (one per hidden layer) allowed."""
+    return {**sk_class._parameter_constraints,
+            "activation": [StrOptions(_ACTIVATIONS), list]}
 
 
 # The input dtypes that scikit-learn's validation keeps as they are.

@@ -32,6 +32,8 @@ SIGNATURES = {
     "BaseMultilayerPerceptron._fit": "(self, X, y, sample_weight=None, incremental=False)",
     # sets the state the training loops update (t_, loss_curve_, _best_coefs, ...)
     "BaseMultilayerPerceptron._initialize": "(self, y, layer_units, dtype)",
+    # draws one layer's initial weights (by the Glorot rule of self.activation)
+    "BaseMultilayerPerceptron._init_coef": "(self, fan_in, fan_out, dtype)",
     # called by the drop-ins
     "BaseMultilayerPerceptron._update_no_improvement_count":
         "(self, early_stopping, X, y, sample_weight)",

@@ -87,8 +87,11 @@ class Network(BaseEstimator):
         The width of every layer, input first and output last: ``[784, 30, 10]`` is 784
         inputs, one hidden layer of 30 units and 10 outputs. ``[2, 1]`` has no hidden
         layer (logistic regression with ``output="logistic"``).
-    activation : {"relu", "leaky_relu", "tanh", "logistic", "identity"}, default="relu"
+    activation : {"relu", "leaky_relu", "tanh", "logistic", "identity"} or list of them, \
+default="relu"
         The hidden units. "sigmoid" is an alias of "logistic", "linear" of "identity".
+        A list gives one per hidden layer (``init="auto"`` then picks each layer's
+        initialisation by its own activation, the output layer's by the last one).
     output : {"softmax", "logistic", "identity", "exp"}, default="softmax"
         The output units. "sigmoid" is an alias of "logistic", "linear" of "identity".
     loss : str, default="auto"
@@ -179,7 +182,7 @@ class Network(BaseEstimator):
 
     _parameter_constraints: dict = {
         "sizes": ["array-like"],
-        "activation": [StrOptions(set(_engine.HIDDEN_ACTIVATIONS))],
+        "activation": [StrOptions(set(_engine.HIDDEN_ACTIVATIONS)), list],
         "output": [StrOptions(set(_engine.OUTPUT_ACTIVATIONS))],
         "loss": [StrOptions(set(_engine.LOSSES) | {"log_loss", "auto"})],
         "init": [StrOptions(set(INITS) | {"auto"})],
@@ -270,11 +273,16 @@ class Network(BaseEstimator):
 
     def _initialize(self, sizes, rng):
         """Fresh weights and training state for the layer widths sizes."""
-        init = INITS[AUTO_INIT.get(self.activation, AUTO_INIT_DEFAULT)
-                     if self.init == "auto" else self.init]
+        # each layer by its activation (a list gives one per hidden layer; the output
+        # layer goes by the last hidden one)
+        acts = ([self.activation] * (len(sizes) - 1) if isinstance(self.activation, str)
+                else list(self.activation) + list(self.activation[-1:]))
         dtype = self._dtype()
-        self.coefs_ = [init(rng, n_in, n_out, self.sigma).astype(dtype)
-                       for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        self.coefs_ = [
+            INITS[AUTO_INIT.get(_engine.ALIASES.get(act, act), AUTO_INIT_DEFAULT)
+                  if self.init == "auto" else self.init](rng, n_in, n_out, self.sigma)
+            .astype(dtype)
+            for act, n_in, n_out in zip(acts, sizes[:-1], sizes[1:])]
         self.intercepts_ = [np.zeros(n_out, dtype=dtype) for n_out in sizes[1:]]
         self.loss_curve_ = []
         self.n_iter_ = 0
@@ -407,6 +415,7 @@ class Network(BaseEstimator):
                              dtype=self._dtype(), multi_output=True,
                              y_numeric=not self._is_classifier())
         sizes = self._layer_sizes()
+        _engine.check_activations(self.activation, len(sizes) - 2)
         if X.shape[1] != sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features but sizes[0] = {sizes[0]}")
         if reset:
