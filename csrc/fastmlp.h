@@ -202,9 +202,9 @@ FM_DECLARE(double, f64)
  * bfloat16, returned as the float32 of that value (its low 16 bits zero):
  *   - round to nearest, ties to even; values from the largest bfloat16 plus half its
  *     ulp upwards become inf (of their sign);
- *   - a result below the smallest normal bfloat16 (2^-126) becomes a zero of the input's
- *     sign: the AVX512_BF16 products treat subnormal operands as zero, and every path
- *     then has the same operands;
+ *   - zero and subnormal inputs (below 2^-126) become zeros of their sign, as the
+ *     AVX512_BF16 conversion does (its products treat subnormal operands as zero too):
+ *     every path has the same operands;
  *   - NaN stays NaN: sign and top payload bits kept, made quiet (bit 22 set); inf stays.
  * out may be x. */
 void fm_round_bf16_f32(const float *x, float *out, fm_int n);

@@ -42,9 +42,9 @@ def isa(request):
 def bf16_reference(x):
     """x (float32) rounded to bfloat16 as fastmlp.h specifies, as float32: of the two
     bfloat16 neighbours of |x| the nearer, on a tie the one with an even last bit; past
-    the largest bfloat16 the upper neighbour is inf (2^128 for the distance); results
-    below 2^-126 become zeros of x's sign; NaN keeps its sign and top payload, made
-    quiet."""
+    the largest bfloat16 the upper neighbour is inf (2^128 for the distance); zero and
+    subnormal x (below 2^-126) become zeros of x's sign; NaN keeps its sign and top
+    payload, made quiet."""
     u = np.asarray(x, np.float32).ravel().view(np.uint32).astype(np.int64)
     sign, mag = u & 0x80000000, u & 0x7FFFFFFF
     lo = mag & 0xFFFF0000
@@ -58,7 +58,7 @@ def bf16_reference(x):
     d_lo, d_hi = a - value(lo), value(hi) - a
     up = (d_hi < d_lo) | ((d_hi == d_lo) & ((lo >> 16) & 1 == 1))
     r = np.where(up, hi, lo)
-    r = np.where(r < 0x00800000, 0, r)              # subnormal: zero
+    r = np.where(mag < 0x00800000, 0, r)            # subnormal input: zero
     r = np.where(mag == 0x7F800000, mag, r)         # inf
     r = np.where(mag > 0x7F800000, (mag | 0x00400000) & 0xFFFF0000, r)  # NaN, quiet
     return (sign | r).astype(np.uint32).view(np.float32).reshape(np.shape(x))
@@ -90,8 +90,8 @@ EDGES = {
     0x7F800001: 0x7FC00000,   # signalling NaN, payload in the low bits: quiet
     0xFFA12345: 0xFFE10000,   # negative signalling NaN: sign and top payload kept
     0x00000001: 0x00000000, 0x80000001: 0x80000000,   # float32 subnormals: zero
-    0x007F7FFF: 0x00000000,   # rounds to a bfloat16 subnormal: zero
-    0x007FFFFF: 0x00800000,   # rounds up to the smallest normal: kept
+    0x007F7FFF: 0x00000000,   # subnormal: zero
+    0x807FFFFF: 0x80000000,   # subnormal, even where it would round up to 2^-126
     0x00800000: 0x00800000, 0x00807FFF: 0x00800000, 0x80808000: 0x80800000,
     0x00818000: 0x00820000,
 }
@@ -104,6 +104,8 @@ def test_the_reference_rounding_gives_the_hand_worked_edge_cases():
 
 
 def test_rounding_is_bit_exact_on_the_edge_cases(isa):
+    """(avx512_bf16 rounds with the AVX512_BF16 conversion instruction: this holds the
+    instruction to the rules.)"""
     np.testing.assert_array_equal(_bits(_round(EDGE_IN)), EDGE_OUT)
 
 
