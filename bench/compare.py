@@ -468,7 +468,7 @@ def print_row(row):
 
     bf16_floor = (f"{med['fastmlp-bf16'] / row['floor']:10.2f}" if "fastmlp-bf16" in med
                   else f"{'-':>10}")
-    floor = f"{row['floor']:7.4f} ({row['dtype'][5:]} {row['rate'] / 1e9:4.0f})"
+    floor = f"{row['floor']:7.4f} (f{row['dtype'][5:]} {row['rate'] / 1e9:4.0f})"
     print(f"{row['config']:8} | " + " | ".join(cell(c) for c in CONTENDERS) +
           f" | {floor:>20} | {ratio('scikit-learn')} | {ratio('pytorch')} | "
           f"{fm_floor} | {fm_products} | {fm_epoch} | {over('fastmlp-bf16', 'fastmlp', 7)} | "
