@@ -13,7 +13,12 @@ floor: the configuration's floating-point operations divided by the rate NumPy's
 multiply reaches on this machine in this run (on large square matrices). The products
 column is a second, tighter limit: NumPy doing only the matrix products of the same
 epoch, at the same shapes, where small and skinny products run well below that rate;
-fm/products is how far fastmlp is from pure multiplication. Peak memory is each
+fm/products is how far fastmlp is from pure multiplication. The bfloat16 contenders
+(issue 16) are the same estimator with compute_dtype="bfloat16" and PyTorch under
+torch.autocast("cpu", dtype=torch.bfloat16) (float32 configurations only); bf16/fm is
+fastmlp-bf16's time over fastmlp's, bf16/floor its time over the float32 floor (the
+floor column's rate is float32's, or float64's for a float64 configuration, and is
+printed beside it), pt16/bf16 PyTorch-autocast's time over fastmlp-bf16's. Peak memory is each
 worker's resident-set high-water mark during the configuration, above what it held once
 its data was loaded.
 
@@ -58,7 +63,9 @@ CONFIGS = {c.name: c for c in [
     # MLPClassifier(): 100 relu units, Adam, batch min(200, n), alpha 1e-4.
     Config("default", "fashion", (100,), batch_size=200, solver="adam", lr=0.001),
 ]}
-CONTENDERS = ["fastmlp", "fm-epoch", "scikit-learn", "pytorch", "numpy", "products"]
+CONTENDERS = ["fastmlp", "fm-epoch", "scikit-learn", "pytorch", "numpy", "products",
+              "fastmlp-bf16", "pytorch-bf16"]
+BF16 = ("fastmlp-bf16", "pytorch-bf16")
 ALPHA = 1e-4
 # Seconds of rest before each timed epoch: a BLAS thread pool keeps its threads spinning
 # for a while after its last call (OpenBLAS: about 0.1 s), and the next contender would
@@ -162,6 +169,7 @@ class Estimator:
     """An MLPClassifier as a user calls it: partial_fit for one epoch, predict_proba."""
 
     module = None  # where MLPClassifier is imported from
+    extra = {}     # more parameters of the estimator
 
     def setup(self, cfg, X, y, sizes):
         import importlib
@@ -172,7 +180,8 @@ class Estimator:
         warnings.simplefilter("ignore", ConvergenceWarning)
         self.model = MLPClassifier(cfg.hidden, activation=cfg.activation, solver=cfg.solver,
                                    alpha=ALPHA, batch_size=cfg.batch_size,
-                                   learning_rate_init=cfg.lr, momentum=0.9, random_state=0)
+                                   learning_rate_init=cfg.lr, momentum=0.9, random_state=0,
+                                   **self.extra)
         self.X, self.y, self.cfg = X, y, cfg
         self.classes = np.unique(y)
         if cfg.predict:
@@ -193,7 +202,14 @@ class FastMLPEstimator(Estimator):
     module = "fastmlp"
 
 
+class FastMLPBF16(Estimator):
+    module = "fastmlp"
+    extra = {"compute_dtype": "bfloat16"}
+
+
 class PyTorch:
+    autocast = False  # the products in bfloat16 (torch.autocast), the weights float32
+
     def setup(self, cfg, X, y, sizes):
         import torch
         self.torch, self.cfg = torch, cfg
@@ -220,15 +236,22 @@ class PyTorch:
 
     def run(self):
         torch = self.torch
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast)
         if self.cfg.predict:
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 return self.final(self.model(self.X))
         perm = torch.randperm(len(self.X))
         for start in range(0, len(self.X), self.cfg.batch_size):
             rows = perm[start:start + self.cfg.batch_size]
             self.opt.zero_grad(set_to_none=True)
-            self.loss(self.model(self.X[rows]), self.y[rows]).backward()
+            with autocast:
+                loss = self.loss(self.model(self.X[rows]), self.y[rows])
+            loss.backward()
             self.opt.step()
+
+
+class PyTorchBF16(PyTorch):
+    autocast = True
 
 
 class NumPy:
@@ -284,7 +307,8 @@ class Products:
 
 IMPLEMENTATIONS = {"fastmlp": FastMLPEstimator, "fm-epoch": FastMLP,
                    "scikit-learn": ScikitLearn, "pytorch": PyTorch, "numpy": NumPy,
-                   "products": Products}
+                   "products": Products, "fastmlp-bf16": FastMLPBF16,
+                   "pytorch-bf16": PyTorchBF16}
 
 
 # ---- worker processes -------------------------------------------------------------------
@@ -352,7 +376,10 @@ class Worker:
 
 
 def applicable(name, cfg):
-    """NumPy's forward pass is a contender only for predict."""
+    """NumPy's forward pass is a contender only for predict, bfloat16 products for
+    float32 configurations only."""
+    if name in BF16 and cfg.dtype != "float32":
+        return False
     return cfg.predict or name != "numpy"
 
 
@@ -394,6 +421,7 @@ def run(configs, contenders, repeats, warmup):
                         times[w.name].append(seconds)
             flops = predict_flops(sizes, n) if cfg.predict else train_flops(sizes, n)
             row = {"config": cname, "flops": flops, "dtype": cfg.dtype, "skipped": skipped,
+                   "rate": rates[cfg.dtype],
                    "median": {k: statistics.median(v) for k, v in times.items()},
                    "peak_mb": {w.name: w.ask("peak")[1] for w in active}}
             rows.append(row)
@@ -405,14 +433,16 @@ def run(configs, contenders, repeats, warmup):
           ", ".join(f"{dt} {r / 1e9:.0f} GFLOP/s" for dt, r in rates.items()))
     print(HEADER)
     for row in rows:
-        row["floor"] = row["flops"] / rates[row["dtype"]]
+        # the best rate of the run (the row's own, measured before it, may be lower)
+        row["rate"] = rates[row["dtype"]]
+        row["floor"] = row["flops"] / row["rate"]
         print_row(row)
     return rates, rows
 
 
 HEADER = "config   | " + " | ".join(f"{c:>12}" for c in CONTENDERS) + \
-    " |   floor | sk/fm | pt/fm | fm/floor | fm/products | fm/epoch | peak MB above data" \
-    " (fm / sk / pt)"
+    " |   floor (at GFLOP/s) | sk/fm | pt/fm | fm/floor | fm/products | fm/epoch | " \
+    "bf16/fm | bf16/floor | pt16/bf16 | peak MB above data (fm / sk / pt / bf16)"
 
 
 def print_row(row):
@@ -431,10 +461,18 @@ def print_row(row):
     fm_epoch = (f"{med['fastmlp'] / med['fm-epoch']:8.2f}"
                 if "fastmlp" in med and "fm-epoch" in med else f"{'-':>8}")
     peaks = " / ".join(f"{row['peak_mb'][c]:.0f}" if c in row["peak_mb"] else "-"
-                       for c in ("fastmlp", "scikit-learn", "pytorch"))
+                       for c in ("fastmlp", "scikit-learn", "pytorch", "fastmlp-bf16"))
+
+    def over(a, b, width):
+        return f"{med[a] / med[b]:{width}.2f}" if a in med and b in med else f"{'-':>{width}}"
+
+    bf16_floor = (f"{med['fastmlp-bf16'] / row['floor']:10.2f}" if "fastmlp-bf16" in med
+                  else f"{'-':>10}")
+    floor = f"{row['floor']:7.4f} (f{row['dtype'][5:]} {row['rate'] / 1e9:4.0f})"
     print(f"{row['config']:8} | " + " | ".join(cell(c) for c in CONTENDERS) +
-          f" | {row['floor']:7.4f} | {ratio('scikit-learn')} | {ratio('pytorch')} | "
-          f"{fm_floor} | {fm_products} | {fm_epoch} | {peaks}")
+          f" | {floor:>20} | {ratio('scikit-learn')} | {ratio('pytorch')} | "
+          f"{fm_floor} | {fm_products} | {fm_epoch} | {over('fastmlp-bf16', 'fastmlp', 7)} | "
+          f"{bf16_floor} | {over('pytorch-bf16', 'fastmlp-bf16', 9)} | {peaks}")
     for name, why in row["skipped"].items():
         print(f"           ({name} skipped: {why})")
 
@@ -461,10 +499,14 @@ def main(argv=None):
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
     # Some machines force an older OpenBLAS kernel through these; the peers are measured
-    # as a user's machine runs them (the workers inherit this environment).
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if os.environ.pop(var, None) is not None:
-            print(f"({var} was set: unset for this run)")
+    # as a user's machine runs them. OpenBLAS reads them when it loads, and NumPy (loaded
+    # here already) measures the floor's matmul rate: the run starts again without them,
+    # and the workers inherit that environment.
+    forced = [var for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if var in os.environ]
+    if forced:
+        print(f"({', '.join(forced)} set: unset for this run, which starts again)", flush=True)
+        env = {k: v for k, v in os.environ.items() if k not in forced}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     from fastmlp._config import config_info
     print(f"CPU: {config_info()['CPU']}; NumPy's BLAS: {blas_kernel()}")
     print(f"seconds per epoch (predict: per call), median of {args.repeats}; "

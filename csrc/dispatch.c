@@ -9,6 +9,10 @@ static int fm_supported(const fm_table *t)
 {
 #if defined(FM_HAVE_X86_ISAS)
     __builtin_cpu_init();
+#if defined(FM_HAVE_AVX512BF16)
+    if (t == &fm_table_avx512_bf16)
+        return fm_supported(&fm_table_avx512) && __builtin_cpu_supports("avx512bf16");
+#endif
     if (t == &fm_table_avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vl") &&
@@ -21,6 +25,9 @@ static int fm_supported(const fm_table *t)
 
 static const fm_table *const fm_tables[] = {
 #if defined(FM_HAVE_X86_ISAS)
+#if defined(FM_HAVE_AVX512BF16)
+    &fm_table_avx512_bf16,
+#endif
     &fm_table_avx512, &fm_table_avx2,
 #endif
     &fm_table_generic,
@@ -156,3 +163,16 @@ int fm_isa_count(void) { return (int)FM_N_TABLES; }
 
 FM_FORWARD(float, f32)
 FM_FORWARD(double, f64)
+
+void fm_round_bf16_f32(const float *x, float *out, fm_int n)
+{
+    fm_active()->fm_round_bf16_f32(x, out, n);
+}
+
+int fm_gemm_bf16_f32(int tA, int tB, fm_int M, fm_int N, fm_int K, const float *A,
+                     fm_int lda, const float *B, fm_int ldb, float beta, float *C, fm_int ldc,
+                     const float *bias, int act, double slope, const float *dsrc)
+{
+    return fm_active()->fm_gemm_bf16_f32(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias,
+                                         act, slope, dsrc);
+}

@@ -11,7 +11,8 @@
  *
  * The library is built once per instruction set (generic, avx2, avx512) and the entry
  * points below dispatch at run time to the best one the CPU supports, or to the one named
- * by the environment variable FASTMLP_ISA (generic | avx2 | avx512).
+ * by the environment variable FASTMLP_ISA (generic | avx2 | avx512 | avx512_bf16; the
+ * last is avx512 with the AVX512_BF16 micro-kernel of the bfloat16 products).
  */
 #ifndef FASTMLP_H
 #define FASTMLP_H
@@ -58,6 +59,14 @@ enum fm_loss {
 
 enum fm_solver { FM_SGD = 0, FM_ADAM = 1 };
 
+/* What the matrix products of a float32 network compute in (fm_net.compute):
+ *   FM_FLOAT32   float32 operands (the element type: the default)
+ *   FM_BFLOAT16  operands rounded to bfloat16 as they are packed (fm_round_bf16_f32),
+ *                the products summed in float32; everything else (weights, optimiser
+ *                state, activations, losses, updates) stays float32.
+ * The _f64 entry points ignore it (the Python layer refuses the combination). */
+enum fm_compute { FM_FLOAT32 = 0, FM_BFLOAT16 = 1 };
+
 /* Return codes of the training entry points. */
 enum fm_status {
     FM_OK = 0,
@@ -81,6 +90,7 @@ typedef struct {
     int out_act;           /* enum fm_act */
     int loss;              /* enum fm_loss */
     double slope;          /* leaky_relu's negative slope */
+    int compute;           /* enum fm_compute: what the _f32 layers' products compute in */
 } fm_net;
 
 /* Rows of a data set: X dense (n, d) row-major, or CSR (indptr n+1, indices, data);
@@ -240,6 +250,24 @@ int fm_in_forked_child(void);
 
 FM_DECLARE(float, f32)
 FM_DECLARE(double, f64)
+
+/* bfloat16 (float32's sign, exponent and top 7 mantissa bits). out[i] = x[i] rounded to
+ * bfloat16, returned as the float32 of that value (its low 16 bits zero):
+ *   - round to nearest, ties to even; values from the largest bfloat16 plus half its
+ *     ulp upwards become inf (of their sign);
+ *   - zero and subnormal inputs (below 2^-126) become zeros of their sign, as the
+ *     AVX512_BF16 conversion does (its products treat subnormal operands as zero too):
+ *     every path has the same operands;
+ *   - NaN stays NaN: sign and top payload bits kept, made quiet (bit 22 set); inf stays.
+ * out may be x. */
+void fm_round_bf16_f32(const float *x, float *out, fm_int n);
+/* fm_gemm_f32 with the operands rounded by fm_round_bf16_f32 as they are packed and
+ * the products summed in float32 (the order of the sums depends on the ISA: the
+ * AVX512_BF16 instruction adds two products at a time). Same arguments and epilogue. */
+int fm_gemm_bf16_f32(int transA, int transB, fm_int M, fm_int N, fm_int K, const float *A,
+                     fm_int lda, const float *B, fm_int ldb, float beta, float *C,
+                     fm_int ldc, const float *bias, int act, double slope,
+                     const float *dact_src);
 
 #ifdef __cplusplus
 }

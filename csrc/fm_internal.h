@@ -49,17 +49,26 @@ static inline int fm_layer_act(const fm_net *net, fm_int l)
     X(fm_loss_and_grad)                                                                   \
     X(fm_forward_net) X(fm_all_finite)
 
+/* ... and those of float32 only. */
+#define FM_KERNELS_F32(X) X(fm_gemm_bf16) X(fm_round_bf16)
+
 #define FM_SLOT(fn) __typeof__(fn##_f32) *fn##_f32; __typeof__(fn##_f64) *fn##_f64;
+#define FM_SLOT_F32(fn) __typeof__(fn##_f32) *fn##_f32;
 typedef struct {
     const char *name;
     FM_KERNELS(FM_SLOT)
+    FM_KERNELS_F32(FM_SLOT_F32)
 } fm_table;
+#undef FM_SLOT_F32
 #undef FM_SLOT
 
 extern const fm_table fm_table_generic;
 #if defined(FM_HAVE_X86_ISAS)
 extern const fm_table fm_table_avx2;
 extern const fm_table fm_table_avx512;
+#if defined(FM_HAVE_AVX512BF16)
+extern const fm_table fm_table_avx512_bf16;
+#endif
 #endif
 
 const fm_table *fm_active(void);

@@ -12,7 +12,7 @@
 #endif
 
 #ifndef FM_ISA
-#error "compile with -DFM_ISA=generic|avx2|avx512"
+#error "compile with -DFM_ISA=generic|avx2|avx512|avx512_bf16"
 #endif
 
 #define REAL float
@@ -24,6 +24,7 @@
 #define FM_MIN_R FLT_MIN
 #define FM_IREAL int32_t
 #define FM_VEXP 1 /* exp, logistic and tanh vectorised in float32 lanes */
+#define FM_F32 1  /* the bfloat16 products (bf16.inc) are float32's */
 #include "kernels.inc"
 #undef REAL
 #undef SFX
@@ -34,6 +35,7 @@
 #undef FM_MIN_R
 #undef FM_IREAL
 #undef FM_VEXP
+#undef FM_F32
 
 #define REAL double
 #define SFX f64
@@ -44,7 +46,10 @@
 #define FM_MIN_R DBL_MIN
 #define FM_IREAL int64_t
 #define FM_VEXP 0 /* float64 keeps the C library's exp and tanh */
+#define FM_F32 0
 #include "kernels.inc"
 
 #define FM_INIT(fn) .fn##_f32 = FM_CAT3(fn, f32, FM_ISA), .fn##_f64 = FM_CAT3(fn, f64, FM_ISA),
-const fm_table FM_CAT2(fm_table, FM_ISA) = {.name = FM_STR(FM_ISA), FM_KERNELS(FM_INIT)};
+#define FM_INIT_F32(fn) .fn##_f32 = FM_CAT3(fn, f32, FM_ISA),
+const fm_table FM_CAT2(fm_table, FM_ISA) = {.name = FM_STR(FM_ISA), FM_KERNELS(FM_INIT)
+                                            FM_KERNELS_F32(FM_INIT_F32)};

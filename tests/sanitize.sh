@@ -44,7 +44,7 @@ if [ "$#" -eq 0 ]; then
   for f in tests/test_kernels.py tests/test_properties.py tests/test_gradcheck.py \
            tests/test_network.py tests/test_mlp_behaviour.py tests/test_mlp_equivalence.py \
            tests/test_seeds.py tests/test_io.py tests/test_faults.py tests/test_threads.py \
-           tests/test_boundary.py; do
+           tests/test_boundary.py tests/test_bf16.py tests/test_bf16_network.py; do
     if [ -f "$f" ]; then set -- "$@" "$f"; fi
   done
   # ASan reserves terabytes of address space: no test that limits it can run here

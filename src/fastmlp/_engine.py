@@ -51,6 +51,11 @@ LOSSES = _with_aliases(_kernels.LOSS_CODES)
 SOLVERS = dict(_kernels.SOLVER_CODES)
 # scikit-learn's learning-rate schedules of SGD (fm_train_epochs applies them).
 SCHEDULES = dict(_kernels.SCHEDULE_CODES)
+# What the matrix products compute in (the estimators' compute_dtype): None, the network's
+# own dtype; "bfloat16", operands rounded to bfloat16 and float32 sums (float32 networks
+# only). See fm_compute in fastmlp.h.
+COMPUTE_DTYPES = {None: _kernels.COMPUTE_CODES["float32"],
+                  "bfloat16": _kernels.COMPUTE_CODES["bfloat16"]}
 
 STATUS_NONFINITE = _kernels.STATUS_NONFINITE
 STATUS_OK, STATUS_STOPPED = _kernels.STATUS_OK, _kernels.STATUS_STOPPED
@@ -63,7 +68,7 @@ def lookup(table, name, what):
         return table[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown {what} {name!r}; expected one of {sorted(table)}"
+            f"unknown {what} {name!r}; expected one of {sorted(table, key=str)}"
         ) from None
 
 
@@ -75,15 +80,16 @@ def resolve_loss(loss, out_activation):
     return lookup(LOSSES, loss, "loss")
 
 
-def spec(hidden, out, loss="squared_error", slope=0.01):
-    """Spec(hidden, out, loss, slope), made once per combination (a Spec is never
-    changed); names that cannot be hashed get theirs made, and refused, by Spec."""
+def spec(hidden, out, loss="squared_error", slope=0.01, compute_dtype=None):
+    """Spec(hidden, out, loss, slope, compute_dtype), made once per combination (a Spec
+    is never changed); names that cannot be hashed get theirs made, and refused, by
+    Spec."""
     if isinstance(hidden, list):
         hidden = tuple(hidden)
     try:
-        return _spec(hidden, out, loss, slope)
+        return _spec(hidden, out, loss, slope, compute_dtype)
     except TypeError:
-        return Spec(hidden, out, loss, slope)
+        return Spec(hidden, out, loss, slope, compute_dtype)
 
 
 _spec = functools.lru_cache(maxsize=256)(lambda *args: Spec(*args))
@@ -113,13 +119,14 @@ class Spec:
     """What the kernels need to know about a network besides its arrays. hidden is one
     activation code, or a tuple of one per hidden layer."""
 
-    __slots__ = ("hidden", "out", "loss", "slope")
+    __slots__ = ("hidden", "out", "loss", "slope", "compute")
 
-    def __init__(self, hidden, out, loss="squared_error", slope=0.01):
+    def __init__(self, hidden, out, loss="squared_error", slope=0.01, compute_dtype=None):
         self.hidden = hidden_codes(hidden)
         self.out = lookup(OUTPUT_ACTIVATIONS, out, "output activation")
         self.loss = resolve_loss(loss, out)
         self.slope = float(slope)
+        self.compute = lookup(COMPUTE_DTYPES, compute_dtype, "compute_dtype")
 
 
 # ---- arrays --------------------------------------------------------------------------
@@ -348,8 +355,8 @@ def predictor(owner, coefs, intercepts, spec, make=True):
     if made is None or made[1] is not spec or not made[0].made_for(coefs, intercepts):
         if not make:
             return None
-        made = (_kernels.Predictor(coefs, intercepts, spec.hidden, spec.out, spec.slope),
-                spec)
+        made = (_kernels.Predictor(coefs, intercepts, spec.hidden, spec.out, spec.slope,
+                                   spec.compute), spec)
         _PREDICTORS[owner] = made
     return made[0]
 
@@ -360,7 +367,8 @@ def forward(coefs, intercepts, spec, X):
     out = np.empty((n_rows(X), coefs[-1].shape[1]), dtype=dtype)
     if out.shape[0] == 0:
         return out
-    return _kernels.forward_net(coefs, intercepts, spec.hidden, spec.out, spec.slope, X, out)
+    return _kernels.forward_net(coefs, intercepts, spec.hidden, spec.out, spec.slope, X, out,
+                                spec.compute)
 
 
 def loss_and_grad(coefs, intercepts, spec, X, Y, sample_weight=None, alpha=0.0,
@@ -370,7 +378,8 @@ def loss_and_grad(coefs, intercepts, spec, X, Y, sample_weight=None, alpha=0.0,
     gW, gb = out if out is not None else ([np.empty_like(c) for c in coefs],
                                           [np.empty_like(b) for b in intercepts])
     loss = _kernels.loss_and_grad(coefs, intercepts, spec.hidden, spec.out, spec.loss,
-                                  spec.slope, X, Y, sample_weight, alpha, loss_scale, gW, gb)
+                                  spec.slope, X, Y, sample_weight, alpha, loss_scale, gW, gb,
+                                  spec.compute)
     return loss, gW, gb
 
 
@@ -420,7 +429,7 @@ def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, o
         status, loss_sum, rows, t = _kernels.epoch_train(
             coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,
             sample_weight, idx, int(batch_size), loss_scale, t=optimizer.t, alpha=alpha,
-            m=optimizer.m, v=optimizer.v, **optimizer.kernel_args())
+            m=optimizer.m, v=optimizer.v, compute=spec.compute, **optimizer.kernel_args())
     except BaseException:
         restore()
         raise
@@ -531,7 +540,7 @@ def train_epochs(coefs, intercepts, spec, X, Y, sample_weight, orders, n_epochs,
             status, losses, events, exc = _kernels.train_epochs(
                 coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,
                 sample_weight, None if orders is None else orders[:k], k, int(batch_size),
-                loss_scale, args, run)
+                loss_scale, args, run, spec.compute)
         finally:
             optimizer.t = args["t"]
             if optimizer.solver == SOLVERS["sgd"]:

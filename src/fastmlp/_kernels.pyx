@@ -30,6 +30,8 @@ cdef extern from "fastmlp.h" nogil:
         FM_CONSTANT, FM_INVSCALING, FM_ADAPTIVE
     cpdef enum fm_event:
         FM_EVENT_NONE, FM_EVENT_STOP, FM_EVENT_LR_DECREASED
+    cpdef enum fm_compute:
+        FM_FLOAT32, FM_BFLOAT16
     ctypedef int64_t fm_int
     ctypedef int (*fm_stop_fn)(void *ctx) noexcept nogil
     ctypedef struct fm_net:
@@ -42,6 +44,7 @@ cdef extern from "fastmlp.h" nogil:
         int out_act
         int loss
         double slope
+        int compute
     ctypedef struct fm_data:
         fm_int n, d, n_out
         const void *X
@@ -84,6 +87,10 @@ cdef extern from "fastmlp.h" nogil:
     int fm_gemm_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int, const double *,
                      fm_int, double, double *, fm_int, const double *, int, double,
                      const double *)
+    int fm_gemm_bf16_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int,
+                         const float *, fm_int, float, float *, fm_int, const float *, int,
+                         double, const float *)
+    void fm_round_bf16_f32(const float *, float *, fm_int)
     void fm_gemm_ref_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int,
                          const float *, fm_int, float, float *, fm_int)
     void fm_gemm_ref_f64(int, int, fm_int, fm_int, fm_int, const double *, fm_int,
@@ -139,6 +146,7 @@ ACT_CODES = _codes(fm_act)
 HIDDEN_ACT_CODES = {k: v for k, v in ACT_CODES.items() if v < FM_SOFTMAX}  # see fastmlp.h
 LOSS_CODES = _codes(fm_loss)
 SOLVER_CODES = _codes(fm_solver)
+COMPUTE_CODES = _codes(fm_compute)  # what a float32 network's products compute in
 STATUS_OK, STATUS_NONFINITE, STATUS_INTERRUPTED = int(FM_OK), int(FM_NONFINITE), int(FM_INTERRUPTED)
 STATUS_NOMEM, STATUS_ZERO_WEIGHT = int(FM_NOMEM), int(FM_ZERO_WEIGHT)
 STATUS_STOPPED = int(FM_STOPPED)
@@ -147,7 +155,8 @@ EVENT_STOP, EVENT_LR_DECREASED = int(FM_EVENT_STOP), int(FM_EVENT_LR_DECREASED)
 
 
 def isa():
-    """The instruction set the kernels run on: 'generic', 'avx2' or 'avx512'."""
+    """The instruction set the kernels run on: 'generic', 'avx2', 'avx512' or
+    'avx512_bf16'."""
     return fm_isa().decode()
 
 
@@ -360,7 +369,7 @@ cdef class _Net:
     cdef bint is64
 
     def __cinit__(self, list coefs, list intercepts, hidden_act, int out_act, int loss,
-                  double slope, bint writable=True):
+                  double slope, bint writable=True, int compute=FM_FLOAT32):
         cdef Py_ssize_t L = len(coefs), l
         if L == 0 or len(intercepts) != L:
             raise ValueError("a network needs as many intercepts as coefs, at least one")
@@ -385,6 +394,7 @@ cdef class _Net:
                                  f"shapes {coefs[l].shape} and {intercepts[l].shape}")
             if _is64(coefs[l]) != self.is64 or _is64(intercepts[l]) != self.is64:
                 raise TypeError("coefs and intercepts must all have one dtype")
+        _check_compute(compute, self.is64)
         self.sizes = <fm_int *>malloc((L + 1) * sizeof(fm_int))
         self.W = <void **>malloc(L * sizeof(void *))
         self.b = <void **>malloc(L * sizeof(void *))
@@ -410,6 +420,7 @@ cdef class _Net:
         self.net.out_act = out_act
         self.net.loss = loss
         self.net.slope = slope
+        self.net.compute = compute
 
     def __dealloc__(self):
         free(self.sizes)
@@ -498,12 +509,43 @@ cdef int _stop_requested(void *ctx) noexcept nogil:
     return 0
 
 
+cdef int _check_compute(int compute, bint is64) except -1:
+    """compute is a code of COMPUTE_CODES that the element type allows."""
+    if compute not in COMPUTE_CODES.values():
+        raise ValueError(f"unknown compute code {compute}; expected one of {COMPUTE_CODES}")
+    if is64 and compute == FM_BFLOAT16:
+        raise TypeError("bfloat16 products take float32 arrays, got float64")
+    return 0
+
+
 # ---- single kernels (tests, benchmarks) ----------------------------------------------
 
+def round_bfloat16(x, out):
+    """out = x rounded to bfloat16, as float32 (fm_round_bf16_f32 in fastmlp.h: nearest
+    even, subnormal results flushed to signed zero, NaN made quiet); out may be x."""
+    if x.shape != out.shape:
+        raise ValueError(f"round_bfloat16: out has shape {out.shape}, expected {x.shape}")
+    if _is64(x) or _is64(out):
+        raise TypeError("round_bfloat16 takes float32 arrays")
+    cdef const float *src = <const float *>_cptr(x, False)
+    cdef float *dst = <float *>_ptr(out, False)
+    cdef fm_int n = x.size
+    if np.may_share_memory(x, out) and src != <const float *>dst:
+        raise ValueError("round_bfloat16: out overlaps x other than as the same array")
+    with nogil:
+        fm_round_bf16_f32(src, dst, n)
+    return out
+
+
 def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=None,
-         int act=0, double slope=0.0, dact_src=None, bint reference=False):
-    """C = beta*C + op(A) op(B), then the epilogue (see fm_gemm in fastmlp.h)."""
+         int act=0, double slope=0.0, dact_src=None, bint reference=False,
+         int compute=FM_FLOAT32):
+    """C = beta*C + op(A) op(B), then the epilogue (see fm_gemm in fastmlp.h); with
+    compute=FM_BFLOAT16 (float32 only) the bfloat16 products of fm_gemm_bf16_f32."""
     cdef bint is64 = _is64(C)
+    _check_compute(compute, is64)
+    if reference and compute != FM_FLOAT32:
+        raise ValueError("gemm: the reference GEMM computes in the element type only")
     if A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
         raise ValueError("gemm: A, B and C must be 2-D")
     cdef fm_int M = C.shape[0], N = C.shape[1]
@@ -525,6 +567,10 @@ def gemm(A, B, C, bint transA=False, bint transB=False, double beta=0.0, bias=No
         elif reference:
             fm_gemm_ref_f32(transA, transB, M, N, K, <const float *>p[1], lda,
                             <const float *>p[2], ldb, <float>beta, <float *>p[0], N)
+        elif compute == FM_BFLOAT16:
+            status = fm_gemm_bf16_f32(transA, transB, M, N, K, <const float *>p[1], lda,
+                                      <const float *>p[2], ldb, <float>beta, <float *>p[0], N,
+                                      <const float *>p[3], act, slope, <const float *>p[4])
         elif is64:
             status = fm_gemm_f64(transA, transB, M, N, K, <const double *>p[1], lda,
                                  <const double *>p[2], ldb, beta, <double *>p[0], N,
@@ -689,7 +735,8 @@ cdef int _optim_init(fm_optim *opt, int solver, double lr, double momentum, bint
 def epoch_train(list coefs, list intercepts, hidden_act, int out_act, int loss,
                 double slope, X, Y, sw, idx, fm_int batch_size, double loss_scale,
                 int solver, double lr, double momentum, bint nesterov, double beta1,
-                double beta2, double eps, fm_int t, double alpha, list m, list v):
+                double beta2, double eps, fm_int t, double alpha, list m, list v,
+                int compute=FM_FLOAT32):
     """One epoch of mini-batch training, in place on coefs/intercepts and the optimiser
     state m (velocities or first moments, one per parameter array: coefs then
     intercepts) and v (second moments, Adam).
@@ -697,8 +744,8 @@ def epoch_train(list coefs, list intercepts, hidden_act, int out_act, int loss,
     Returns (status, loss_sum, rows_done, t): status is one of the STATUS_* codes,
     loss_sum the sum of batch losses times batch rows over the rows_done rows of the
     batches that took a step (batches whose sample weights sum to zero are skipped),
-    t Adam's step count."""
-    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    t Adam's step count. compute: a code of COMPUTE_CODES."""
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, True, compute)
     cdef _Data data = _Data(X, Y, sw, net.is64)
     cdef fm_optim opt
     cdef double loss_sum = 0
@@ -739,7 +786,7 @@ def epoch_train(list coefs, list intercepts, hidden_act, int out_act, int loss,
 
 def train_epochs(list coefs, list intercepts, hidden_act, int out_act, int loss,
                  double slope, X, Y, sw, order, fm_int n_epochs, fm_int batch_size,
-                 double loss_scale, dict optimizer, dict run):
+                 double loss_scale, dict optimizer, dict run, int compute=FM_FLOAT32):
     """Up to n_epochs epochs with scikit-learn's bookkeeping between them (fm_train_epochs),
     in place on coefs/intercepts and the moments optimizer["m"] (and ["v"]).
 
@@ -752,7 +799,7 @@ def train_epochs(list coefs, list intercepts, hidden_act, int out_act, int loss,
     mean loss and EVENT_* code; and for STATUS_INTERRUPTED the exception the stop poll
     caught (KeyboardInterrupt), which the caller raises. Nothing is raised for a status:
     the epochs done before a failure count."""
-    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope)
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, True, compute)
     cdef _Data data = _Data(X, Y, sw, net.is64)
     cdef fm_optim opt
     cdef fm_run r
@@ -809,9 +856,10 @@ def train_epochs(list coefs, list intercepts, hidden_act, int out_act, int loss,
 
 
 def loss_and_grad(list coefs, list intercepts, hidden_act, int out_act, int loss,
-                  double slope, X, Y, sw, double alpha, double loss_scale, list gW, list gb):
+                  double slope, X, Y, sw, double alpha, double loss_scale, list gW, list gb,
+                  int compute=FM_FLOAT32):
     """Loss of all rows at once; fills gW/gb with the gradient (L-BFGS, gradient checks)."""
-    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, False)
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, loss, slope, False, compute)
     cdef _Data data = _Data(X, Y, sw, net.is64)
     cdef void **gw = NULL
     cdef void **gbp = NULL
@@ -841,9 +889,9 @@ def loss_and_grad(list coefs, list intercepts, hidden_act, int out_act, int loss
 
 
 def forward_net(list coefs, list intercepts, hidden_act, int out_act, double slope, X,
-                out):
+                out, int compute=FM_FLOAT32):
     """out (n, O) = the network's output on X (dense array or CSR tuple)."""
-    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
+    cdef _Net net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False, compute)
     cdef _Data data = _Data(X, None, None, net.is64)
     data.check(net.sizes[0], 0)
     _check_shape(out, (data.data.n, net.sizes[net.net.n_layers]), "the output array")
@@ -869,8 +917,8 @@ cdef class Predictor:
     cdef readonly object dtype
 
     def __cinit__(self, list coefs, list intercepts, hidden_act, int out_act,
-                  double slope):
-        self.net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False)
+                  double slope, int compute=FM_FLOAT32):
+        self.net = _Net(coefs, intercepts, hidden_act, out_act, 0, slope, False, compute)
         self.arrays = tuple(coefs) + tuple(intercepts)
         self.dtype = np.dtype(np.float64 if self.net.is64 else np.float32)
 

@@ -39,8 +39,9 @@ def _doc(sk_class):
     parameters, attributes, methods and results (the same numbers for the same
     random_state), with each training epoch, the L-BFGS loss and gradient, and
     prediction computed by the C kernels. Additionally, ``activation`` may be
-    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
-    in float32 (scikit-learn returns float64 weights there)."""
+    ``'leaky_relu'`` (negative slope 0.01), ``solver='lbfgs'`` keeps float32 input
+    in float32 (scikit-learn returns float64 weights there), and ``compute_dtype``
+    (last below) chooses bfloat16 matrix products."""
     doc = sk_class.__doc__
     doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
     doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
@@ -50,7 +51,20 @@ def _doc(sk_class):
                       """        Activation function for the hidden layers: one for all, or a list with one
         per hidden layer (fastmlp; each layer's initial weights then follow its own
         activation, the output layer's the last one).""")
+    at = doc.index("    Attributes\n")
+    doc = doc[:at] + _COMPUTE_DTYPE_DOC + "\n" + doc[at:]
     return summary + "\n\n    " + doc
+
+
+_COMPUTE_DTYPE_DOC = """    compute_dtype : {None, 'bfloat16'}, default=None
+        (fastmlp only) What the matrix products of training and prediction compute in.
+        None: the dtype of X (float32 or float64), as scikit-learn. 'bfloat16': the
+        operands of every product (inputs, activations, weights, deltas) are rounded to
+        bfloat16 (nearest even) and the products summed in float32; the weights, the
+        optimiser's state, the activations, the losses and the updates are float32.
+        float64 X is converted to float32, and prediction computes in float32 too.
+        Pays on CPUs with AVX512_BF16 for hidden layers of a few hundred units or more.
+"""
 
 
 class _FastMLPMixin:
@@ -83,7 +97,16 @@ class _FastMLPMixin:
     # ---- what the kernels need besides the arrays ----------------------------------
 
     def _spec(self):
-        return _engine.spec(self.activation, self.out_activation_, self.loss)
+        return _engine.spec(self.activation, self.out_activation_, self.loss,
+                            compute_dtype=self.compute_dtype)
+
+    def _validate_input(self, X, y, incremental, reset):
+        """scikit-learn's checks; with bfloat16 products, float64 X made float32 (the
+        weights then are float32)."""
+        X, y = super()._validate_input(X, y, incremental, reset)
+        if self.compute_dtype is not None and X.dtype != np.float32:
+            X = X.astype(np.float32)
+        return X, y
 
     def _loss_scale(self):
         # scikit-learn's squared error averages over the outputs; its gradient does not.
@@ -150,7 +173,8 @@ class _FastMLPMixin:
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         promoted = np.result_type(X.dtype, self.coefs_[0].dtype)
-        dtype = np.float32 if promoted == np.float32 else np.float64
+        dtype = (np.float32 if promoted == np.float32 or self.compute_dtype is not None
+                 else np.float64)
         coefs, intercepts = self._kernel_params(dtype)
         return _engine.forward(coefs, intercepts, self._spec(), _engine.kernel_X(X, dtype))
 
@@ -168,6 +192,8 @@ class _FastMLPMixin:
                 or hasattr(self, "feature_names_in_") or not hasattr(self, "coefs_")):
             return None
         dtype = X.dtype if X.dtype == self.coefs_[0].dtype else _FAST_DTYPES[1]
+        if self.compute_dtype is not None:  # bfloat16 products: float32
+            dtype = _FAST_DTYPES[0]
         coefs, intercepts = self._kernel_params(dtype)
         if coefs is self.coefs_:
             # the weights are used as they are: a Predictor made once serves every call
@@ -364,9 +390,10 @@ class _FastMLPMixin:
 
 def _constraints(sk_class):
     """scikit-learn's parameter constraints, with leaky_relu among the activations and a
-    list of them (one per hidden layer) allowed."""
+    list of them (one per hidden layer) allowed, and compute_dtype."""
     return {**sk_class._parameter_constraints,
-            "activation": [StrOptions(_ACTIVATIONS), list]}
+            "activation": [StrOptions(_ACTIVATIONS), list],
+            "compute_dtype": [None, StrOptions(set(_engine.COMPUTE_DTYPES) - {None})]}
 
 
 # The input dtypes that scikit-learn's validation keeps as they are.
@@ -378,6 +405,24 @@ class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
 
     _parameter_constraints = _constraints(_sk.MLPClassifier)
     _saved_attributes = _FastMLPMixin._saved_attributes + ("classes_",)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000, compute_dtype=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+        self.compute_dtype = compute_dtype
 
     def predict(self, X):
         y = self._fast_forward(X)
@@ -417,6 +462,24 @@ class MLPRegressor(_FastMLPMixin, _sk.MLPRegressor):
     __doc__ = _doc(_sk.MLPRegressor)
 
     _parameter_constraints = _constraints(_sk.MLPRegressor)
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
+                 *, solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, compute_dtype=None):
+        super().__init__(
+            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+        self.compute_dtype = compute_dtype
 
     def predict(self, X):
         y = self._fast_forward(X)

@@ -28,6 +28,9 @@ SIGNATURES = {
         "(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads, "
         "intercept_grads)",
     "BaseMultilayerPerceptron._forward_pass_fast": "(self, X, check_input=True)",
+    # validates X and y at fit (compute_dtype="bfloat16" then takes float32)
+    "MLPClassifier._validate_input": "(self, X, y, incremental, reset)",
+    "MLPRegressor._validate_input": "(self, X, y, incremental, reset)",
     # scikit-learn's training entry, which calls the overrides (and runs the check)
     "BaseMultilayerPerceptron._fit": "(self, X, y, sample_weight=None, incremental=False)",
     # sets the state the training loops update (t_, loss_curve_, _best_coefs, ...)

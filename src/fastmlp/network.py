@@ -135,6 +135,17 @@ default="relu"
         Seeds the initial weights and the shuffles.
     dtype : {np.float32, np.float64}, default=np.float32
         The floating type of the weights and of the arithmetic; X is converted to it.
+    compute_dtype : {None, "bfloat16"}, default=None
+        What the matrix products of training and prediction compute in. None: ``dtype``.
+        "bfloat16": the operands of every product (inputs, activations, weights,
+        deltas) are rounded to bfloat16 (nearest even) and the products summed in
+        float32; the weights, the optimiser's state, the activations, the losses and the
+        updates stay float32. It needs ``dtype=np.float32`` (float64 is refused with a
+        ValueError; float64 X is converted to float32 like any X). It pays on CPUs with
+        AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and
+        later) for layers of a few hundred units or more; elsewhere the products are
+        computed from the same rounded operands in float32, for the same results within
+        float32 rounding, and no faster.
     verbose : bool or int, default=False
         Print one line per epoch, "Iteration %d, loss = %.8f" as scikit-learn does.
     progress : bool, default=False
@@ -199,6 +210,7 @@ default="relu"
         "random_state": ["random_state"],
         "dtype": [Options(type, {np.float32, np.float64}), Options(np.dtype, DTYPES),
                   StrOptions({"float32", "float64"})],
+        "compute_dtype": [None, StrOptions({"bfloat16"})],
         "verbose": ["verbose"],
         "progress": ["boolean"],
     }
@@ -212,7 +224,7 @@ default="relu"
                  init="auto", solver="sgd", learning_rate="auto", batch_size=32,
                  epochs=10, momentum=0.0, nesterov=False, alpha=0.0, slope=0.01,
                  sigma=0.01, shuffle=True, random_state=None, dtype=np.float32,
-                 verbose=False, progress=False):
+                 verbose=False, progress=False, compute_dtype=None):
         self.sizes = sizes
         self.activation = activation
         self.output = output
@@ -232,6 +244,7 @@ default="relu"
         self.dtype = dtype
         self.verbose = verbose
         self.progress = progress
+        self.compute_dtype = compute_dtype
 
     # ---- what the parameters mean ------------------------------------------------------
 
@@ -267,7 +280,11 @@ default="relu"
 
     def _spec(self):
         loss = AUTO_LOSS[self.output] if self.loss == "auto" else self.loss
-        return _engine.spec(self.activation, self.output, loss, self.slope)
+        if self.compute_dtype is not None and self._dtype() != np.float32:
+            raise ValueError(f"compute_dtype={self.compute_dtype!r} computes with float32 "
+                             f"weights: set dtype=np.float32 (got dtype={self._dtype()})")
+        return _engine.spec(self.activation, self.output, loss, self.slope,
+                            self.compute_dtype)
 
     # ---- weights -----------------------------------------------------------------------
 
