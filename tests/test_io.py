@@ -52,6 +52,13 @@ CASES = {
     "mlp-regressor": (lambda: _fit(
         MLPRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0), TARGETS),
         TARGETS),
+    "mlp-classifier-class-weight-rprop": (lambda: _fit(
+        MLPClassifier(hidden_layer_sizes=(5,), solver="rprop", max_iter=5, random_state=0,
+                      class_weight={"cat": 2.0, "dog": 1.0, "emu": 0.5}, eta_plus=1.3),
+        LABELS), None),  # rprop has no partial_fit
+    "network-class-weight-rprop": (lambda: _fit(
+        Network([4, 5, 3], solver="rprop", epochs=3, random_state=0,
+                class_weight={"cat": 3, "emu": 0.5}, step_max=10.0), LABELS), LABELS),
     "mlp-regressor-lbfgs-float32": (lambda: _fit(
         MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=5, random_state=0),
         TARGETS[:, 0], X.astype(np.float32)), TARGETS[:, 0]),

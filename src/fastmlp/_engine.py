@@ -11,9 +11,11 @@ from __future__ import annotations
 
 
 import functools
+from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import Interval
 
 from . import _kernels
 
@@ -306,6 +308,60 @@ class AdamState(OptimizerState):
 
 # The optimiser of each solver name: OPTIMIZERS[solver](params, learning_rate_init, ...).
 OPTIMIZERS = {"sgd": SGDState, "adam": AdamState}
+
+
+class IRpropMinus:
+    """iRprop- (Igel and Huesken 2000, "Improving the Rprop learning algorithm"): a full-
+    batch optimiser with one step size per weight, over a flat parameter vector.
+
+    Where a weight's gradient keeps its sign, its step grows by eta_plus (up to step_max);
+    where the sign changes, the step shrinks by eta_minus (down to step_min) and the
+    gradient is taken as zero, so that the weight rests this iteration and its step is
+    not changed at the next one; the weight then moves by -sign(gradient) * step. The
+    "minus" variant never takes a step back. Each iteration is O(P) vector work beside
+    the O(nP) loss and gradient."""
+
+    def __init__(self, n_params, dtype, step_init=0.1, eta_plus=1.2, eta_minus=0.5,
+                 step_min=1e-6, step_max=50.0):
+        self.step = np.full(n_params, step_init, dtype=dtype)
+        self.previous = np.zeros(n_params, dtype=dtype)  # last gradient (0 after a change)
+        self.eta_plus, self.eta_minus = eta_plus, eta_minus
+        self.step_min, self.step_max = step_min, step_max
+
+    def fits(self, n_params, dtype):
+        return self.step.shape == (n_params,) and self.step.dtype == dtype
+
+    def update(self, params, grad):
+        """One iteration: params (flat) stepped in place by grad (flat; zeroed in place
+        where its sign changed)."""
+        sign = np.sign(grad) * np.sign(self.previous)  # a product of two tiny
+        step = self.step                                # gradients could round to 0
+        grow, shrink = sign > 0, sign < 0
+        step[grow] = np.minimum(step[grow] * self.eta_plus, self.step_max)
+        step[shrink] = np.maximum(step[shrink] * self.eta_minus, self.step_min)
+        grad[shrink] = 0
+        params -= np.sign(grad) * step
+        self.previous[...] = grad
+
+    def trigger_stopping(self, msg, verbose):
+        """No improvement for n_iter_no_change iterations: stop (as scikit-learn's Adam)."""
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+# The full-batch optimisers that run in Python over the kernels' loss and gradient.
+FULL_BATCH_OPTIMIZERS = {"rprop": IRpropMinus}
+
+# IRpropMinus's parameters as the estimators validate them (0 < eta_minus < 1 < eta_plus;
+# step_min <= step_init <= step_max is checked when training starts).
+RPROP_CONSTRAINTS = {
+    "step_init": [Interval(Real, 0, None, closed="neither")],
+    "eta_plus": [Interval(Real, 1, None, closed="neither")],
+    "eta_minus": [Interval(Real, 0, 1, closed="neither")],
+    "step_min": [Interval(Real, 0, None, closed="left")],
+    "step_max": [Interval(Real, 0, None, closed="neither")],
+}
 
 
 # ---- passes --------------------------------------------------------------------------
