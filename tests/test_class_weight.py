@@ -100,3 +100,15 @@ def test_balanced_weights_raise_the_balanced_accuracy_on_imbalanced_data():
                                   class_weight=cw), Xi[:1000], yi[:1000])
         scores[cw] = balanced_accuracy_score(yi[1000:], model.predict(Xi[1000:]))
     assert scores["balanced"] > scores[None] + 0.1, scores
+
+
+def test_with_early_stopping_the_training_rows_are_class_weighted_not_the_validation():
+    rows = np.vectorize(WEIGHTS.get)(LABELS)
+    params = dict(DROP_IN, early_stopping=True, n_iter_no_change=50)
+    by_class = fit(MLPClassifier(class_weight=WEIGHTS, **params), X, LABELS)
+    by_row = fit(MLPClassifier(**params), X, LABELS, sample_weight=rows)
+    plain = fit(MLPClassifier(**params), X, LABELS)
+    assert by_class.loss_curve_ == by_row.loss_curve_  # the same training rows' weights
+    assert by_class.loss_curve_ != plain.loss_curve_
+    # the validation score is the plain accuracy, not the class-weighted one
+    assert by_class.validation_scores_ != by_row.validation_scores_

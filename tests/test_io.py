@@ -426,3 +426,15 @@ def test_files_that_are_not_models_are_refused(tmp_path):
             _load(tmp_path, blob)
     with pytest.raises(FileNotFoundError):
         fastmlp.load(tmp_path / "missing.npz")
+
+
+def test_a_file_names_the_oldest_version_that_reads_it(tmp_path):
+    """Version 2 adds dict parameters (class_weight): a file without one stays version 1,
+    which earlier fastmlp versions read."""
+    for case, version in [("mlp-regressor", 1), ("mlp-classifier-class-weight-rprop", 2),
+                          ("network-class-weight-rprop", 2)]:
+        path = tmp_path / f"{case}.npz"
+        CASES[case][0]().save(path)
+        with np.load(path, allow_pickle=False) as members:
+            meta = json.loads(members["metadata"].tobytes().decode("utf-8"))
+        assert meta["version"] == version, case
