@@ -89,3 +89,25 @@ class FitTask:
             self.root.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y,
                                            metadata=self.metadata,
                                            reconstruction_attributes={})
+
+
+class IterationBridge:
+    """scipy.optimize.minimize's callback as the callbacks' subtasks, as scikit-learn's
+    LogisticRegression bridges its L-BFGS: the first iteration begins here, at x0; each
+    call ends the iteration scipy finished (at xk) and begins the next; `close` ends the
+    last one begun, which never ran, as an empty task. When a callback asks to stop, the
+    call raises StopIteration, which scipy's minimize honours. unflatten(x) gives the
+    (coefs, intercepts) of a flat parameter vector."""
+
+    def __init__(self, task, unflatten, x0, name):
+        self.task, self.unflatten, self.name = task, unflatten, name
+        task.begin_epoch(*unflatten(x0), name)
+
+    def __call__(self, xk):
+        stop = self.task.end_epoch(*self.unflatten(xk))
+        self.task.begin_epoch(*self.unflatten(xk), self.name)
+        if stop:
+            raise StopIteration
+
+    def close(self):
+        self.task.abandon_epoch()

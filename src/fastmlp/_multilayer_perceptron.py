@@ -11,9 +11,11 @@ numbers.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
+import scipy.optimize
 from sklearn import neural_network as _sk
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -325,13 +327,46 @@ class _FastMLPMixin:
         self._lbfgs_work = (_engine.FlatParameters(layer_units, dtype),
                             _engine.FlatParameters(layer_units, dtype),
                             self._spec(), self._loss_scale())
+        # with callbacks, scikit-learn's driver with a callback to scipy (_lbfgs_told)
+        driver = self._lbfgs_told if self._fit_task.active else super()._fit_lbfgs
         try:
             with threadpool_limits(limits=1, user_api="blas"):
-                super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None,
-                                   None, layer_units)
+                driver(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
+                       layer_units)
         finally:
             del self._lbfgs_work
         self.coefs_, self.intercepts_ = self._kernel_params(dtype)
+
+    def _lbfgs_told(self, X, y, sample_weight, activations, deltas, coef_grads,
+                    intercept_grads, layer_units):
+        """scikit-learn's _fit_lbfgs (the same call to scipy, so the same numbers) with
+        a callback that makes each iteration a subtask for the callbacks and stops when
+        one asks (_callbacks.IterationBridge)."""
+        sk = sys.modules[_sk.MLPClassifier.__module__]  # its helpers, of its version
+        packed = sk._pack(self.coefs_, self.intercepts_)
+        view = _engine.FlatParameters(layer_units, np.float64)
+
+        def unflatten(x):
+            view.flat[...] = x
+            return view.coefs, view.intercepts
+
+        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        bridge = _callbacks.IterationBridge(self._fit_task, unflatten, packed, "lbfgs-iter")
+        try:
+            opt_res = scipy.optimize.minimize(
+                self._loss_grad_lbfgs, packed, method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **sk._get_additional_lbfgs_options_dict("iprint", iprint)},
+                args=(X, y, sample_weight, activations, deltas, coef_grads,
+                      intercept_grads),
+                callback=bridge)
+        finally:
+            bridge.close()
+        self.n_iter_ = sk._check_optimize_result("lbfgs", opt_res, self.max_iter)
+        self.loss_ = opt_res.fun
+        coefs, intercepts = unflatten(opt_res.x)
+        self.coefs_ = [c.copy() for c in coefs]
+        self.intercepts_ = [b.copy() for b in intercepts]
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *unused):
         """Loss and packed float64 gradient at packed_coef_inter, from the kernels."""
