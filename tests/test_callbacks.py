@@ -163,6 +163,14 @@ def test_validation_loss_curve(monkeypatch):
     assert len(model.validation_loss_curve_) == len(model.validation_scores_) == 1
     np.testing.assert_allclose(model.validation_loss_curve_[0],
                                log_loss(y_val, model.predict_proba(X_val)), rtol=1e-10)
+    # a regressor's: half the mean squared error, as scikit-learn's training loss
+    targets = np.c_[X[:, 0], X[:, 1] * 2]
+    regressor = MLPRegressor(hidden_layer_sizes=(8,), max_iter=1, early_stopping=True,
+                             alpha=1.0, random_state=0).fit(X, targets)
+    X_val, y_val = splits[1][1], splits[1][3]
+    np.testing.assert_allclose(regressor.validation_loss_curve_[0],
+                               ((y_val - regressor.predict(X_val)) ** 2).mean() / 2,
+                               rtol=1e-10)
     longer = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, early_stopping=True,
                            random_state=0).fit(X, y)
     assert len(longer.validation_loss_curve_) == longer.n_iter_

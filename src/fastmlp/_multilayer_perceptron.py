@@ -20,6 +20,7 @@ from sklearn import neural_network as _sk
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
@@ -379,6 +380,17 @@ class _FastMLPMixin:
 
     # ---- SGD and Adam --------------------------------------------------------------
 
+    def _validation_loss(self, spec, X, Y, sample_weight):
+        """The loss of the current weights on the validation rows (X as kernel_X gives
+        it, Y the targets of the output units): the kernels' forward pass and
+        scikit-learn's loss function (as its _backprop computes the training loss),
+        without the L2 term."""
+        out = _engine.forward(self.coefs_, self.intercepts_, spec, X)
+        name = self.loss
+        if name == "log_loss" and self.out_activation_ == "logistic":
+            name = "binary_log_loss"
+        return float(LOSS_FUNCTIONS[name](Y, out, sample_weight))
+
     def _stopping_rule(self, early_stopping, X_val, y_val, sample_weight_val,
                        optimizer=None):
         """scikit-learn's steps after an epoch, for epochs run one per call (early stopping,
@@ -475,12 +487,7 @@ class _FastMLPMixin:
         # so that the same random_state gives the same batches.
         orders = _engine.RowOrders(n_samples, self._random_state) if self.shuffle else None
         if early_stopping:  # the validation loss of each epoch (validation_loss_curve_)
-            validation = (_engine.kernel_X(X_val, dtype),
-                          np.ascontiguousarray(Y_val, dtype=dtype),
-                          None if sample_weight_val is None
-                          else np.ascontiguousarray(sample_weight_val, dtype=dtype),
-                          ([np.empty_like(c) for c in self.coefs_],
-                           [np.empty_like(b) for b in self.intercepts_]))
+            validation = (_engine.kernel_X(X_val, dtype), Y_val, sample_weight_val)
         task = self._fit_task
         # The kernels run blocks of epochs and apply the stopping rule on the training
         # loss between them; with early stopping (a validation score each epoch),
@@ -517,10 +524,8 @@ class _FastMLPMixin:
                     if self.verbose:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                     if early_stopping:
-                        Xv, Yv, swv, scratch = validation
-                        self.validation_loss_curve_.append(float(_engine.loss_and_grad(
-                            self.coefs_, self.intercepts_, spec, Xv, Yv, swv, 0.0,
-                            loss_scale, out=scratch)[0]))
+                        self.validation_loss_curve_.append(
+                            self._validation_loss(spec, *validation))
                     if not rule_in_kernels:
                         stopped = self._stopping_rule(early_stopping, X_val, y_val,
                                                       sample_weight_val)
