@@ -43,8 +43,11 @@ def _doc(sk_class):
     parameters, attributes, methods and results (the same numbers for the same
     random_state), with each training epoch, the L-BFGS loss and gradient, and
     prediction computed by the C kernels. Additionally, ``activation`` may be
-    ``'leaky_relu'`` (negative slope 0.01), and ``solver='lbfgs'`` keeps float32 input
-    in float32 (scikit-learn returns float64 weights there)."""
+    ``'leaky_relu'`` (negative slope 0.01), ``solver='lbfgs'`` keeps float32 input
+    in float32 (scikit-learn returns float64 weights there), and what scikit-learn's
+    MLPs lack, each off by default: ``solver='rprop'`` (iRprop-), ``class_weight``
+    (the classifier), ``set_callbacks`` (scikit-learn 1.9's callbacks, one subtask per
+    epoch) and, with early stopping, ``validation_loss_curve_``."""
     doc = sk_class.__doc__
     doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
     doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
