@@ -54,9 +54,8 @@ def _doc(sk_class):
                       "activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}")
     doc = doc.replace("solver : {'lbfgs', 'sgd', 'adam'}, default='adam'",
                       "solver : {'lbfgs', 'sgd', 'adam', 'rprop'}, default='adam'")
-    doc = doc.replace("\n    Attributes\n", _EXTRA_PARAMETERS
-                      + (_CLASS_WEIGHT if kind == "classifier" else "")
-                      + "\n    Attributes\n", 1)
+    doc = doc.replace("\n    Attributes\n", (_CLASS_WEIGHT if kind == "classifier" else "")
+                      + _EXTRA_PARAMETERS + "\n    Attributes\n", 1)
     doc = doc.replace("\n    See Also\n", _EXTRA_ATTRIBUTES + "\n    See Also\n", 1)
     return summary + "\n\n    " + doc
 

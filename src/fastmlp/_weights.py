@@ -40,8 +40,9 @@ def training_weights(class_weight, classes, labels, sample_weight, partial=False
         y = np.asarray(classes)[labels]
         extra = ({"sample_weight": sample_weight}
                  if _TAKES_SAMPLE_WEIGHT and sample_weight is not None else {})
-        per_class = compute_class_weight(class_weight, classes=np.asarray(classes), y=y,
-                                         **extra)
+        with np.errstate(divide="ignore"):  # a class of weight 0 in total: see below
+            per_class = compute_class_weight(class_weight, classes=np.asarray(classes),
+                                             y=y, **extra)
         per_class = np.asarray(per_class, dtype=np.float64)
         # "balanced" over a class whose rows all weigh 0 divides by 0: they stay at 0
         weights = np.where(np.isfinite(per_class), per_class, 0.0)[labels]
