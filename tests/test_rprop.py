@@ -125,3 +125,28 @@ def test_network_keeps_the_step_sizes_between_partial_fits():
     assert steps.loss_curve_ == whole.loss_curve_
     for u, v in zip(whole.coefs_ + whole.intercepts_, steps.coefs_ + steps.intercepts_):
         np.testing.assert_array_equal(u, v)
+
+
+def test_a_non_finite_loss_raises_and_keeps_the_weights(monkeypatch):
+    X, y = data("iris")
+    kernels_loss_and_grad, calls = _engine.loss_and_grad, []
+
+    def nan_on_the_third_call(*args, **kwargs):
+        calls.append(1)
+        loss, gW, gb = kernels_loss_and_grad(*args, **kwargs)
+        return (np.nan if len(calls) == 3 else loss), gW, gb
+
+    net = Network([4, 6, 3], solver="rprop", epochs=2, random_state=0).fit(X, y)
+    monkeypatch.setattr(_engine, "loss_and_grad", nan_on_the_third_call)
+    net.partial_fit(X, y)
+    net.partial_fit(X, y)  # epochs 3 and 4, calls 1 and 2
+    before = [a.copy() for a in net.coefs_ + net.intercepts_]
+    with pytest.raises(ValueError, match="training diverged in epoch 5: the loss or its "
+                                         "gradient is not finite"):
+        net.partial_fit(X, y)
+    assert net.n_iter_ == 4 and len(net.loss_curve_) == 4
+    for kept, was in zip(net.coefs_ + net.intercepts_, before):
+        np.testing.assert_array_equal(kept, was)
+    calls.clear()
+    with pytest.raises(ValueError, match="Solver diverged in iteration 3"):
+        MLPClassifier(solver="rprop", hidden_layer_sizes=(5,), random_state=0).fit(X, y)

@@ -323,6 +323,10 @@ class IRpropMinus:
 
     def __init__(self, n_params, dtype, step_init=0.1, eta_plus=1.2, eta_minus=0.5,
                  step_min=1e-6, step_max=50.0):
+        if not step_min <= step_init <= step_max:
+            raise ValueError(
+                f"solver='rprop' needs step_min <= step_init <= step_max; got "
+                f"step_min={step_min}, step_init={step_init}, step_max={step_max}")
         self.step = np.full(n_params, step_init, dtype=dtype)
         self.previous = np.zeros(n_params, dtype=dtype)  # last gradient (0 after a change)
         self.eta_plus, self.eta_minus = eta_plus, eta_minus
@@ -354,7 +358,7 @@ class IRpropMinus:
 FULL_BATCH_OPTIMIZERS = {"rprop": IRpropMinus}
 
 # IRpropMinus's parameters as the estimators validate them (0 < eta_minus < 1 < eta_plus;
-# step_min <= step_init <= step_max is checked when training starts).
+# IRpropMinus checks step_min <= step_init <= step_max when training starts).
 RPROP_CONSTRAINTS = {
     "step_init": [Interval(Real, 0, None, closed="neither")],
     "eta_plus": [Interval(Real, 1, None, closed="neither")],
@@ -404,6 +408,22 @@ class FlatParameters:
 
 class Diverged(ArithmeticError):
     """Training produced a non-finite loss or weights; the parameters were restored."""
+
+
+def full_batch_iteration(optimizer, params, grads, spec, X, Y, sample_weight=None,
+                         alpha=0.0, loss_scale=1.0):
+    """One iteration of a full-batch optimiser (FULL_BATCH_OPTIMIZERS): the kernels' loss
+    and gradient at params (FlatParameters; the gradient goes to the FlatParameters
+    grads), then the optimiser's step of params in place. Returns the loss before the
+    step. When the loss or the gradient is not finite, params are left as they were and
+    Diverged is raised."""
+    loss, _, _ = loss_and_grad(params.coefs, params.intercepts, spec, X, Y, sample_weight,
+                               alpha, loss_scale, out=(grads.coefs, grads.intercepts))
+    if not (np.isfinite(loss) and np.isfinite(grads.flat).all()):
+        raise Diverged("the loss or its gradient is not finite; the weights of the last "
+                       "finite iteration were kept. Lower step_max or scale the input.")
+    optimizer.update(params.flat, grads.flat)
+    return float(loss)
 
 
 def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, optimizer,

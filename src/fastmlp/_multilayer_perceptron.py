@@ -239,11 +239,6 @@ class _FastMLPMixin:
             raise ValueError(
                 "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
             )
-        if not self.step_min <= self.step_init <= self.step_max:
-            raise ValueError(
-                f"solver='rprop' needs step_min <= step_init <= step_max; got "
-                f"step_min={self.step_min}, step_init={self.step_init}, "
-                f"step_max={self.step_max}")
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -284,18 +279,15 @@ class _FastMLPMixin:
         n_iter, stopped = 0, False
         while n_iter < self.max_iter and not stopped:
             task.begin_epoch(params.coefs, params.intercepts, "rprop-iter")
-            loss, _, _ = _engine.loss_and_grad(
-                params.coefs, params.intercepts, spec, Xk, Y, sw, self.alpha, loss_scale,
-                out=(grads.coefs, grads.intercepts))
-            if not (np.isfinite(loss) and np.isfinite(grads.flat).all()):
-                raise ValueError(
-                    f"Solver diverged in iteration {n_iter + 1}: the loss or its "
-                    f"gradient is not finite. Lower step_max or scale the input.")
-            rprop.update(params.flat, grads.flat)
+            try:
+                loss = _engine.full_batch_iteration(rprop, params, grads, spec, Xk, Y, sw,
+                                                    self.alpha, loss_scale)
+            except _engine.Diverged as exc:
+                raise ValueError(f"Solver diverged in iteration {n_iter + 1}: {exc}") from exc
             n_iter += 1
             self.n_iter_ = n_iter
             self.t_ += Y.shape[0]
-            self.loss_ = float(loss)
+            self.loss_ = loss
             self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))

@@ -460,14 +460,6 @@ class Network(_callbacks.CallbackSupport, BaseEstimator):
             sample_weight, partial)
         return np.ascontiguousarray(weights, dtype=self._dtype())
 
-    def _check_solver_parameters(self):
-        if (self.solver in _engine.FULL_BATCH_OPTIMIZERS
-                and not self.step_min <= self.step_init <= self.step_max):
-            raise ValueError(
-                f"solver='rprop' needs step_min <= step_init <= step_max; got "
-                f"step_min={self.step_min}, step_init={self.step_init}, "
-                f"step_max={self.step_max}")
-
     # ---- training ----------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -488,7 +480,6 @@ class Network(_callbacks.CallbackSupport, BaseEstimator):
         -------
         self : Network
         """
-        self._check_solver_parameters()
         X, Y, weights, sizes = self._validate_training_data(X, y, sample_weight, reset=True)
         weights = self._training_weights(Y, weights, partial=False)
         self._random_state = check_random_state(self.random_state)
@@ -521,7 +512,6 @@ class Network(_callbacks.CallbackSupport, BaseEstimator):
         if (first and self._is_classifier() and classes is None
                 and np.ndim(y) == 1):
             raise ValueError("classes must be passed on the first call to partial_fit")
-        self._check_solver_parameters()
         X, Y, weights, sizes = self._validate_training_data(
             X, y, sample_weight, reset=first, classes=classes)
         weights = self._training_weights(Y, weights, partial=True)
@@ -606,20 +596,17 @@ class Network(_callbacks.CallbackSupport, BaseEstimator):
         with _EpochReport(epochs, self.verbose, self.progress) as report:
             for _ in range(epochs):
                 task.begin_epoch(self.coefs_, self.intercepts_, "rprop-iter")
-                loss, _, _ = _engine.loss_and_grad(
-                    params.coefs, params.intercepts, spec, Xk, Y, sample_weight,
-                    self.alpha, out=(grads.coefs, grads.intercepts))
-                if not (np.isfinite(loss) and np.isfinite(grads.flat).all()):
+                try:
+                    loss = _engine.full_batch_iteration(optimizer, params, grads, spec, Xk,
+                                                        Y, sample_weight, self.alpha)
+                except _engine.Diverged as exc:
                     raise ValueError(
-                        f"training diverged in epoch {self.n_iter_ + 1}: the loss or its "
-                        f"gradient is not finite; the weights of the last finite epoch "
-                        f"were kept. Lower step_max or scale the input.")
-                optimizer.update(params.flat, grads.flat)
+                        f"training diverged in epoch {self.n_iter_ + 1}: {exc}") from exc
                 for dst, src in zip(weights, params.coefs + params.intercepts):
                     dst[...] = src
                 self.n_iter_ += 1
-                self.loss_curve_.append(float(loss))
-                report.epoch_done(self.n_iter_, float(loss))
+                self.loss_curve_.append(loss)
+                report.epoch_done(self.n_iter_, loss)
                 if task.end_epoch(self.coefs_, self.intercepts_):
                     break
         return self
