@@ -176,3 +176,12 @@ def test_validation_loss_curve(monkeypatch):
     assert len(longer.validation_loss_curve_) == longer.n_iter_
     assert longer.validation_loss_curve_[-1] < longer.validation_loss_curve_[0]
     assert MLPClassifier(max_iter=2).fit(X, y).validation_loss_curve_ is None
+
+
+def test_warm_start_of_a_model_without_a_validation_loss_curve():
+    """A model saved or pickled by an earlier fastmlp has no validation_loss_curve_."""
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, early_stopping=True,
+                          warm_start=True, random_state=0).fit(X, y)
+    del model.validation_loss_curve_
+    model.fit(X, y)
+    assert len(model.validation_loss_curve_) == 3

@@ -482,6 +482,9 @@ class _FastMLPMixin:
         orders = _engine.RowOrders(n_samples, self._random_state) if self.shuffle else None
         if early_stopping:  # the validation loss of each epoch (validation_loss_curve_)
             validation = (_engine.kernel_X(X_val, dtype), Y_val, sample_weight_val)
+            if getattr(self, "validation_loss_curve_", None) is None:
+                # warm start from a model saved or pickled before the curve existed
+                self.validation_loss_curve_ = []
         task = self._fit_task
         # The kernels run blocks of epochs and apply the stopping rule on the training
         # loss between them; with early stopping (a validation score each epoch),
