@@ -54,6 +54,13 @@ CASES = {
     "mlp-regressor": (lambda: _fit(
         MLPRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0), TARGETS),
         TARGETS),
+    "mlp-classifier-class-weight-rprop": (lambda: _fit(
+        MLPClassifier(hidden_layer_sizes=(5,), solver="rprop", max_iter=5, random_state=0,
+                      class_weight={"cat": 2.0, "dog": 1.0, "emu": 0.5}, eta_plus=1.3),
+        LABELS), None),  # rprop has no partial_fit
+    "network-class-weight-rprop": (lambda: _fit(
+        Network([4, 5, 3], solver="rprop", epochs=3, random_state=0,
+                class_weight={"cat": 3, "emu": 0.5}, step_max=10.0), LABELS), LABELS),
     "mlp-regressor-lbfgs-float32": (lambda: _fit(
         MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=5, random_state=0),
         TARGETS[:, 0], X.astype(np.float32)), TARGETS[:, 0]),
@@ -433,3 +440,15 @@ def test_files_that_are_not_models_are_refused(tmp_path):
             _load(tmp_path, blob)
     with pytest.raises(FileNotFoundError):
         fastmlp.load(tmp_path / "missing.npz")
+
+
+def test_a_file_names_the_oldest_version_that_reads_it(tmp_path):
+    """Version 2 adds dict parameters (class_weight): a file without one stays version 1,
+    which earlier fastmlp versions read."""
+    for case, version in [("mlp-regressor", 1), ("mlp-classifier-class-weight-rprop", 2),
+                          ("network-class-weight-rprop", 2)]:
+        path = tmp_path / f"{case}.npz"
+        CASES[case][0]().save(path)
+        with np.load(path, allow_pickle=False) as members:
+            meta = json.loads(members["metadata"].tobytes().decode("utf-8"))
+        assert meta["version"] == version, case

@@ -135,12 +135,12 @@ def test_stochastic_solvers_run_through_the_kernels(Estimator, y, solver, monkey
 @pytest.mark.parametrize("Estimator, y", ESTIMATORS, ids=["classifier", "regressor"])
 def test_early_stopping_scores_through_the_kernels(Estimator, y, monkeypatch):
     """With early stopping, each epoch is one train_epochs call, and its validation score
-    comes from one forward pass."""
+    and its validation loss (validation_loss_curve_) come from one forward pass each."""
     spy = EngineSpy(monkeypatch)
     est = Estimator(hidden_layer_sizes=(8,), solver="adam", max_iter=3, batch_size=25,
                     early_stopping=True, random_state=0).fit(X, y)
     assert spy.counts() == {"train_epoch": 0, "train_epochs": 3, "loss_and_grad": 0,
-                            "forward": 3}
+                            "forward": 3 + 3}
 
 
 @quiet

@@ -101,3 +101,13 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'fastmlp\[plot\]'"):
         plot.loss_curve(Fitted(loss_curve_=[1.0]))
+
+
+def test_validation_loss_beside_the_training_loss():
+    model = Fitted(loss_curve_=[1.0, 0.6, 0.4], validation_loss_curve_=[1.1, 0.8, 0.7],
+                   validation_scores_=[0.5, 0.6, 0.65], classes_=[0, 1], loss="log_loss")
+    ax = plot.loss_curve(model)
+    training, validation = ax.get_lines()
+    np.testing.assert_array_equal(validation.get_ydata(), [1.1, 0.8, 0.7])
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == [
+        "training loss (log_loss)", "validation loss (no L2 term)"]

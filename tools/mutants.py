@@ -82,6 +82,28 @@ MUTANTS = [
      "def kernel_X(X, dtype):\n"
      "    if not sp.issparse(X):\n"
      "        X = np.array(X, dtype=dtype, order=\"C\", copy=True)\n"),
+    # --- class_weight, rprop, callbacks (issue 17) ---------------------------------------
+    ("class_weight_ignored", "_weights.py",
+     "    if class_weight is None:\n        return sample_weight\n    if partial",
+     "    if True:\n        return sample_weight\n    if partial"),
+    ("partial_fit_takes_balanced", "_weights.py",
+     "    if partial and isinstance(class_weight, str)",
+     "    if False and isinstance(class_weight, str)"),
+    ("early_stopping_drops_class_weight", "_multilayer_perceptron.py",
+     '                sample_weight_train = halves["train"][0]', "                pass"),
+    ("rprop_no_gradient_reset", "_engine.py", "        grad[shrink] = 0\n", ""),
+    ("rprop_steps_unbounded", "_engine.py",
+     "np.minimum(step[grow] * self.eta_plus, self.step_max)", "step[grow] * self.eta_plus"),
+    ("callbacks_on_epoch_blocks", "_multilayer_perceptron.py",
+     "rule_in_kernels = not (early_stopping or self.verbose or task.active)",
+     "rule_in_kernels = not (early_stopping or self.verbose)"),
+    ("callback_stop_ignored", "network.py",
+     "                left -= k\n                if task.end_epoch(self.coefs_, self.intercepts_):",
+     "                left -= k\n                if task.end_epoch(self.coefs_, self.intercepts_)"
+     " and False:"),
+    ("validation_loss_with_l2", "_multilayer_perceptron.py",
+     "        return float(LOSS_FUNCTIONS[name](Y, out, sample_weight))",
+     "        return float(LOSS_FUNCTIONS[name](Y, out, sample_weight)) + self.alpha"),
 ]
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 
 import functools
+from numbers import Real
 import weakref
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import Interval
 
 from . import _kernels
 
@@ -339,6 +341,64 @@ class AdamState(OptimizerState):
 OPTIMIZERS = {"sgd": SGDState, "adam": AdamState}
 
 
+class IRpropMinus:
+    """iRprop- (Igel and Huesken 2000, "Improving the Rprop learning algorithm"): a full-
+    batch optimiser with one step size per weight, over a flat parameter vector.
+
+    Where a weight's gradient keeps its sign, its step grows by eta_plus (up to step_max);
+    where the sign changes, the step shrinks by eta_minus (down to step_min) and the
+    gradient is taken as zero, so that the weight rests this iteration and its step is
+    not changed at the next one; the weight then moves by -sign(gradient) * step. The
+    "minus" variant never takes a step back. Each iteration is O(P) vector work beside
+    the O(nP) loss and gradient."""
+
+    def __init__(self, n_params, dtype, step_init=0.1, eta_plus=1.2, eta_minus=0.5,
+                 step_min=1e-6, step_max=50.0):
+        if not step_min <= step_init <= step_max:
+            raise ValueError(
+                f"solver='rprop' needs step_min <= step_init <= step_max; got "
+                f"step_min={step_min}, step_init={step_init}, step_max={step_max}")
+        self.step = np.full(n_params, step_init, dtype=dtype)
+        self.previous = np.zeros(n_params, dtype=dtype)  # last gradient (0 after a change)
+        self.eta_plus, self.eta_minus = eta_plus, eta_minus
+        self.step_min, self.step_max = step_min, step_max
+
+    def fits(self, n_params, dtype):
+        return self.step.shape == (n_params,) and self.step.dtype == dtype
+
+    def update(self, params, grad):
+        """One iteration: params (flat) stepped in place by grad (flat; zeroed in place
+        where its sign changed)."""
+        sign = np.sign(grad) * np.sign(self.previous)  # a product of two tiny
+        step = self.step                                # gradients could round to 0
+        grow, shrink = sign > 0, sign < 0
+        step[grow] = np.minimum(step[grow] * self.eta_plus, self.step_max)
+        step[shrink] = np.maximum(step[shrink] * self.eta_minus, self.step_min)
+        grad[shrink] = 0
+        params -= np.sign(grad) * step
+        self.previous[...] = grad
+
+    def trigger_stopping(self, msg, verbose):
+        """No improvement for n_iter_no_change iterations: stop (as scikit-learn's Adam)."""
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+# The full-batch optimisers that run in Python over the kernels' loss and gradient.
+FULL_BATCH_OPTIMIZERS = {"rprop": IRpropMinus}
+
+# IRpropMinus's parameters as the estimators validate them (0 < eta_minus < 1 < eta_plus;
+# IRpropMinus checks step_min <= step_init <= step_max when training starts).
+RPROP_CONSTRAINTS = {
+    "step_init": [Interval(Real, 0, None, closed="neither")],
+    "eta_plus": [Interval(Real, 1, None, closed="neither")],
+    "eta_minus": [Interval(Real, 0, 1, closed="neither")],
+    "step_min": [Interval(Real, 0, None, closed="left")],
+    "step_max": [Interval(Real, 0, None, closed="neither")],
+}
+
+
 # ---- passes --------------------------------------------------------------------------
 
 # Each fitted model's Predictor, made at its first prediction on clean input and again
@@ -401,6 +461,22 @@ class FlatParameters:
 
 class Diverged(ArithmeticError):
     """Training produced a non-finite loss or weights; the parameters were restored."""
+
+
+def full_batch_iteration(optimizer, params, grads, spec, X, Y, sample_weight=None,
+                         alpha=0.0, loss_scale=1.0):
+    """One iteration of a full-batch optimiser (FULL_BATCH_OPTIMIZERS): the kernels' loss
+    and gradient at params (FlatParameters; the gradient goes to the FlatParameters
+    grads), then the optimiser's step of params in place. Returns the loss before the
+    step. When the loss or the gradient is not finite, params are left as they were and
+    Diverged is raised."""
+    loss, _, _ = loss_and_grad(params.coefs, params.intercepts, spec, X, Y, sample_weight,
+                               alpha, loss_scale, out=(grads.coefs, grads.intercepts))
+    if not (np.isfinite(loss) and np.isfinite(grads.flat).all()):
+        raise Diverged("the loss or its gradient is not finite; the weights of the last "
+                       "finite iteration were kept. Lower step_max or scale the input.")
+    optimizer.update(params.flat, grads.flat)
+    return float(loss)
 
 
 def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, optimizer,

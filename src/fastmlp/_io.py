@@ -27,7 +27,10 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 
 FORMAT = "fastmlp-model"
-VERSION = 1
+# The newest format this fastmlp reads and writes. Version 2 adds dict parameters
+# (class_weight); a file is written with the oldest version that holds it (1 unless a
+# parameter is a dict), so that earlier fastmlp versions read what they can.
+VERSION = 2
 
 # The classes a file may name, and the module of each: a file names a key of this
 # table, never a module path.
@@ -66,6 +69,13 @@ def _encode(value, arrays, where):
         return float(value)
     if isinstance(value, tuple):
         return {"tuple": [_encode(v, arrays, where) for v in value]}
+    if isinstance(value, dict):  # version 2: keys of class labels, numbers or strings
+        bad = [k for k in value if not isinstance(k, (str, int, float, np.number))]
+        if bad:
+            raise TypeError(f"{where} has the key {bad[0]!r}; a fastmlp model file holds "
+                            f"dicts keyed by numbers or strings")
+        return {"dict": [[_encode(k, arrays, where), _encode(v, arrays, where)]
+                         for k, v in value.items()]}
     if isinstance(value, list):
         return [_encode(v, arrays, where) for v in value]
     if isinstance(value, np.dtype) and value.name in DTYPES:
@@ -133,7 +143,9 @@ def save(model, path):
     attributes = {k: _encode(getattr(model, k), arrays, f"attribute {k!r}")
                   for k in model._saved_attributes if hasattr(model, k)}
     from . import __version__
-    meta = {"format": FORMAT, "version": VERSION, "fastmlp_version": __version__,
+    version = 2 if any(isinstance(v, dict) for v in model.get_params(deep=False).values()) \
+        else 1
+    meta = {"format": FORMAT, "version": version, "fastmlp_version": __version__,
             "class": name, "params": params, "attributes": attributes,
             "n_arrays": len(arrays)}
     text = json.dumps(meta, allow_nan=True).encode("utf-8")
@@ -234,6 +246,10 @@ def _decode(value, arrays, used, where):
         keys = set(value)
         if keys == {"tuple"} and isinstance(value["tuple"], list):
             return tuple(_decode(v, arrays, used, where) for v in value["tuple"])
+        if (keys == {"dict"} and isinstance(value["dict"], list)
+                and all(isinstance(kv, list) and len(kv) == 2
+                        and isinstance(kv[0], (str, int, float)) for kv in value["dict"])):
+            return {k: _decode(v, arrays, used, where) for k, v in value["dict"]}
         if keys == {"dtype"} and value["dtype"] in DTYPES:
             return np.dtype(value["dtype"])
         if keys == {"dtype_type"} and value["dtype_type"] in DTYPES:

@@ -11,19 +11,23 @@ numbers.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
+import scipy.optimize
 from sklearn import neural_network as _sk
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _engine, _kernels, _sklearn_private
+from . import _callbacks, _engine, _kernels, _sklearn_private, _weights
 
 # Hidden activations: the kernels' (scikit-learn's four, and leaky_relu with negative
 # slope 0.01), by scikit-learn's names, without the notes' aliases.
@@ -40,8 +44,11 @@ def _doc(sk_class):
     random_state), with each training epoch, the L-BFGS loss and gradient, and
     prediction computed by the C kernels. Additionally, ``activation`` may be
     ``'leaky_relu'`` (negative slope 0.01), ``solver='lbfgs'`` keeps float32 input
-    in float32 (scikit-learn returns float64 weights there), and ``compute_dtype``
-    (last below) chooses bfloat16 matrix products."""
+    in float32 (scikit-learn returns float64 weights there), ``activation`` may list one
+    activation per hidden layer, and what scikit-learn's MLPs lack, each off by default:
+    ``solver='rprop'`` (iRprop-), ``class_weight`` (the classifier), ``set_callbacks``
+    (scikit-learn 1.9's callbacks, one subtask per epoch), with early stopping
+    ``validation_loss_curve_``, and ``compute_dtype`` (bfloat16 matrix products)."""
     doc = sk_class.__doc__
     doc = doc[doc.index("Parameters\n"):doc.index("References\n")]
     doc = doc.replace("activation : {'identity', 'logistic', 'tanh', 'relu'}",
@@ -51,8 +58,11 @@ def _doc(sk_class):
                       """        Activation function for the hidden layers: one for all, or a list with one
         per hidden layer (fastmlp; each layer's initial weights then follow its own
         activation, the output layer's the last one).""")
-    at = doc.index("    Attributes\n")
-    doc = doc[:at] + _COMPUTE_DTYPE_DOC + "\n" + doc[at:]
+    doc = doc.replace("solver : {'lbfgs', 'sgd', 'adam'}, default='adam'",
+                      "solver : {'lbfgs', 'sgd', 'adam', 'rprop'}, default='adam'")
+    doc = doc.replace("\n    Attributes\n", (_CLASS_WEIGHT if kind == "classifier" else "")
+                      + _EXTRA_PARAMETERS + _COMPUTE_DTYPE_DOC + "\n    Attributes\n", 1)
+    doc = doc.replace("\n    See Also\n", _EXTRA_ATTRIBUTES + "\n    See Also\n", 1)
     return summary + "\n\n    " + doc
 
 
@@ -66,6 +76,58 @@ _COMPUTE_DTYPE_DOC = """    compute_dtype : {None, 'bfloat16'}, default=None
         Pays on CPUs with AVX512_BF16 for hidden layers of a few hundred units or more.
 """
 
+# fastmlp's parameters and attributes, in the numpydoc of scikit-learn's docstrings.
+_EXTRA_PARAMETERS = """
+    step_init : float, default=0.1
+        Only used when solver='rprop' (iRprop-, Igel and Huesken 2000: full batch, one
+        step size per weight; each iteration moves every weight by its step against
+        the sign of its gradient). The initial step size of every weight.
+
+    eta_plus : float, default=1.2
+        Only used when solver='rprop'. The factor (> 1) by which a weight's step grows
+        while its gradient keeps its sign.
+
+    eta_minus : float, default=0.5
+        Only used when solver='rprop'. The factor (in (0, 1)) by which a weight's step
+        shrinks when its gradient changes sign; that gradient is then taken as zero
+        (the weight rests for one iteration).
+
+    step_min : float, default=1e-6
+        Only used when solver='rprop'. The smallest step size.
+
+    step_max : float, default=50.0
+        Only used when solver='rprop'. The largest step size. The defaults are those of
+        Riedmiller and Braun (1993), as in FANN and PyTorch (whose initial step is 0.01).
+        'rprop' runs at most ``max_iter`` iterations and stops as 'sgd' and 'adam' do
+        when the training loss has not improved by ``tol`` for ``n_iter_no_change``
+        iterations; ``loss_curve_`` holds the loss at the start of each iteration.
+        It ignores ``early_stopping``; as for 'lbfgs', MLPClassifier has no
+        ``partial_fit`` and MLPRegressor's runs a whole fit from the current weights.
+"""
+
+_CLASS_WEIGHT = """
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes in the training loss, with scikit-learn's meaning (as in
+        ``LogisticRegression``): None gives every class weight one; a dict
+        ``{class_label: weight}`` weighs the classes it names (the others one);
+        'balanced' gives ``n_samples / (n_classes * np.bincount(y))`` (the counts
+        weighted by ``sample_weight`` where scikit-learn's ``compute_class_weight``
+        takes it). The weight of each row is its class weight times its
+        ``sample_weight``. For a multilabel target, each label column weighs its rows
+        on its own and the weights multiply (``compute_sample_weight``). With
+        ``early_stopping``, the validation score and loss are not class-weighted (as in
+        ``SGDClassifier``). ``partial_fit`` takes a dict but refuses 'balanced'
+        (one batch's class frequencies are not the data's), as ``SGDClassifier`` does.
+"""
+
+_EXTRA_ATTRIBUTES = """
+    validation_loss_curve_ : list of float or None
+        With ``early_stopping=True`` (solver 'sgd' or 'adam'), the loss on the
+        validation rows after each epoch, beside ``validation_scores_``: the same loss
+        function as ``loss_curve_`` (weighted by ``sample_weight``) but without the L2
+        penalty term (``alpha``), which ``loss_curve_`` includes. None otherwise.
+"""
+
 
 class _FastMLPMixin:
     """The kernel-backed training and forward paths shared by both estimators."""
@@ -74,7 +136,7 @@ class _FastMLPMixin:
         "coefs_", "intercepts_", "n_features_in_", "feature_names_in_", "n_layers_",
         "n_outputs_", "out_activation_", "n_iter_", "t_", "loss_", "best_loss_",
         "loss_curve_", "validation_scores_", "best_validation_score_",
-        "_no_improvement_count",
+        "_no_improvement_count", "validation_loss_curve_",
     )
 
     def save(self, path):
@@ -124,33 +186,6 @@ class _FastMLPMixin:
                 [np.require(b, dtype, ["C"]) for b in self.intercepts_])
 
     # ---- training entry ------------------------------------------------------------
-
-    def _fit(self, *args, **kwargs):
-        """scikit-learn's `_fit` (fit and partial_fit), after checking that the private
-        methods the overrides below replace or call are those they were written for: an
-        unknown scikit-learn gets one clear error here rather than a TypeError mid-fit;
-        and that a list of activations has one per hidden layer."""
-        _sklearn_private.check()
-        if not isinstance(self.activation, str):
-            unknown = [a for a in self.activation if a not in _ACTIVATIONS]
-            if unknown:
-                raise ValueError(f"activation: unknown names {unknown}; expected each of "
-                                 f"{sorted(_ACTIVATIONS)}")
-            sizes = self.hidden_layer_sizes
-            _engine.check_activations(self.activation,
-                                      len(sizes) if hasattr(sizes, "__iter__") else 1)
-        return super()._fit(*args, **kwargs)
-
-    def _initialize(self, y, layer_units, dtype):
-        # With one activation per hidden layer, scikit-learn's Glorot rule (its bound
-        # depends on the activation) is applied layer by layer, the output layer's by the
-        # last hidden activation, as scikit-learn takes the hidden one for every layer.
-        if not isinstance(self.activation, str):
-            self._init_activations = iter(list(self.activation) + [self.activation[-1]])
-        try:
-            super()._initialize(y, layer_units, dtype)
-        finally:
-            self.__dict__.pop("_init_activations", None)
 
     def _init_coef(self, fan_in, fan_out, dtype):
         layers = self.__dict__.get("_init_activations")
@@ -203,6 +238,131 @@ class _FastMLPMixin:
             return None
         return _engine.forward(coefs, intercepts, self._spec(), X.astype(dtype, copy=False))
 
+    # ---- fit: the callbacks' task, and the full-batch solvers scikit-learn lacks --------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        """scikit-learn's _fit (or, for fastmlp's own full-batch solvers, its steps
+        before training and `_fit_full_batch`) inside the callbacks' root task; first,
+        checks that the private methods the overrides here replace or call are those they
+        were written for (an unknown scikit-learn gets one clear error rather than a
+        TypeError mid-fit), and that a list of activations has one per hidden layer."""
+        _sklearn_private.check()
+        if not isinstance(self.activation, str):
+            unknown = [a for a in self.activation if a not in _ACTIVATIONS]
+            if unknown:
+                raise ValueError(f"activation: unknown names {unknown}; expected each of "
+                                 f"{sorted(_ACTIVATIONS)}")
+            sizes = self.hidden_layer_sizes
+            _engine.check_activations(self.activation,
+                                      len(sizes) if hasattr(sizes, "__iter__") else 1)
+        if incremental:
+            subtasks = 1
+        else:
+            subtasks = self.max_iter + (self.solver == "lbfgs")  # scipy's extra call
+        self._fit_task = _callbacks.FitTask(self, X, y, sample_weight, subtasks)
+        try:
+            if self.solver in _engine.FULL_BATCH_OPTIMIZERS:
+                self._fit_full_batch(X, y, sample_weight, incremental)
+            else:
+                super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+            task = self._fit_task
+        finally:
+            del self._fit_task
+        task.end()
+        return self
+
+    def _training_weights(self, y, sample_weight, incremental):
+        """The rows' weights in the training loss (class_weight's, see MLPClassifier)."""
+        return sample_weight
+
+    def _initialize(self, y, layer_units, dtype):
+        # With one activation per hidden layer, scikit-learn's Glorot rule (its bound
+        # depends on the activation) is applied layer by layer (_init_coef), the output
+        # layer's by the last hidden activation, as scikit-learn takes the hidden one for
+        # every layer.
+        if not isinstance(self.activation, str):
+            self._init_activations = iter(list(self.activation) + [self.activation[-1]])
+        try:
+            super()._initialize(y, layer_units, dtype)
+        finally:
+            self.__dict__.pop("_init_activations", None)
+        self.validation_loss_curve_ = (
+            [] if self.early_stopping and self.solver in ("sgd", "adam") else None)
+
+    def _fit_full_batch(self, X, y, sample_weight, incremental):
+        """scikit-learn's _fit before its solvers (validation, labels, the first fit's
+        weights), then the solver of FULL_BATCH_OPTIMIZERS over the kernels' loss and
+        gradient. incremental: scikit-learn's MLPRegressor.partial_fit, which it offers
+        for any solver (for L-BFGS, a whole fit from the current weights)."""
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
+            )
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1]] + hidden_layer_sizes + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        self._fit_rprop(X, y, sample_weight, layer_units)
+
+    def _fit_rprop(self, X, y, sample_weight, layer_units):
+        """iRprop- (_engine.IRpropMinus) on the full-batch loss and gradient of the
+        kernels, for at most max_iter iterations, with the stopping rule of the
+        stochastic solvers on the training loss (tol, n_iter_no_change). The weights
+        come back in X's dtype; a fit that diverges raises and keeps the weights it
+        started from."""
+        dtype = X.dtype
+        coefs, intercepts = _engine.check_weights(self.coefs_, self.intercepts_, dtype,
+                                                  layer_units)  # warm_start
+        params = _engine.FlatParameters(layer_units, dtype)
+        grads = _engine.FlatParameters(layer_units, dtype)
+        for dst, src in zip(params.coefs + params.intercepts, coefs + intercepts):
+            dst[...] = src
+        Xk, Y = _engine.kernel_X(X, dtype), np.ascontiguousarray(y, dtype=dtype)
+        sw = self._training_weights(y, sample_weight, False)
+        sw = None if sw is None else np.ascontiguousarray(sw, dtype=dtype)
+        spec, loss_scale = self._spec(), self._loss_scale()
+        rprop = _engine.IRpropMinus(params.flat.size, dtype, self.step_init,
+                                    self.eta_plus, self.eta_minus, self.step_min,
+                                    self.step_max)
+        self.loss_curve_, self.best_loss_, self._no_improvement_count = [], np.inf, 0
+        self.validation_scores_ = self.best_validation_score_ = None
+        task = self._fit_task
+        n_iter, stopped = 0, False
+        while n_iter < self.max_iter and not stopped:
+            task.begin_epoch(params.coefs, params.intercepts, "rprop-iter")
+            try:
+                loss = _engine.full_batch_iteration(rprop, params, grads, spec, Xk, Y, sw,
+                                                    self.alpha, loss_scale)
+            except _engine.Diverged as exc:
+                raise ValueError(f"Solver diverged in iteration {n_iter + 1}: {exc}") from exc
+            n_iter += 1
+            self.n_iter_ = n_iter
+            self.t_ += Y.shape[0]
+            self.loss_ = loss
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            stopped = task.end_epoch(params.coefs, params.intercepts)
+            stopped = self._stopping_rule(False, None, None, None, rprop) or stopped
+        if not stopped and n_iter == self.max_iter:
+            warnings.warn(
+                "Rprop: Maximum iterations (%d) reached and the optimization hasn't "
+                "converged yet." % self.max_iter, ConvergenceWarning)
+        self.coefs_ = [c.copy() for c in params.coefs]
+        self.intercepts_ = [b.copy() for b in params.intercepts]
+
     # ---- L-BFGS --------------------------------------------------------------------
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads,
@@ -218,19 +378,53 @@ class _FastMLPMixin:
         dtype = X.dtype
         _engine.check_weights(self.coefs_, self.intercepts_, dtype, layer_units)  # warm_start
         Y = np.ascontiguousarray(y, dtype=dtype)
+        sample_weight = self._training_weights(y, sample_weight, False)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype)
         # the least work per evaluation: the weights and the gradient live in flat arrays
         # whose layer views the kernels take (no unpacking, no packing), the rest once
         self._lbfgs_work = (_engine.FlatParameters(layer_units, dtype),
                             _engine.FlatParameters(layer_units, dtype),
                             self._spec(), self._loss_scale())
+        # with callbacks, scikit-learn's driver with a callback to scipy (_lbfgs_told)
+        driver = self._lbfgs_told if self._fit_task.active else super()._fit_lbfgs
         try:
             with threadpool_limits(limits=1, user_api="blas"):
-                super()._fit_lbfgs(_engine.kernel_X(X, dtype), Y, sw, None, None, None,
-                                   None, layer_units)
+                driver(_engine.kernel_X(X, dtype), Y, sw, None, None, None, None,
+                       layer_units)
         finally:
             del self._lbfgs_work
         self.coefs_, self.intercepts_ = self._kernel_params(dtype)
+
+    def _lbfgs_told(self, X, y, sample_weight, activations, deltas, coef_grads,
+                    intercept_grads, layer_units):
+        """scikit-learn's _fit_lbfgs (the same call to scipy, so the same numbers) with
+        a callback that makes each iteration a subtask for the callbacks and stops when
+        one asks (_callbacks.IterationBridge)."""
+        sk = sys.modules[_sk.MLPClassifier.__module__]  # its helpers, of its version
+        packed = sk._pack(self.coefs_, self.intercepts_)
+        view = _engine.FlatParameters(layer_units, np.float64)
+
+        def unflatten(x):
+            view.flat[...] = x
+            return view.coefs, view.intercepts
+
+        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        bridge = _callbacks.IterationBridge(self._fit_task, unflatten, packed, "lbfgs-iter")
+        try:
+            opt_res = scipy.optimize.minimize(
+                self._loss_grad_lbfgs, packed, method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **sk._get_additional_lbfgs_options_dict("iprint", iprint)},
+                args=(X, y, sample_weight, activations, deltas, coef_grads,
+                      intercept_grads),
+                callback=bridge)
+        finally:
+            bridge.close()
+        self.n_iter_ = sk._check_optimize_result("lbfgs", opt_res, self.max_iter)
+        self.loss_ = opt_res.fun
+        coefs, intercepts = unflatten(opt_res.x)
+        self.coefs_ = [c.copy() for c in coefs]
+        self.intercepts_ = [b.copy() for b in intercepts]
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *unused):
         """Loss and packed float64 gradient at packed_coef_inter, from the kernels."""
@@ -243,11 +437,25 @@ class _FastMLPMixin:
 
     # ---- SGD and Adam --------------------------------------------------------------
 
-    def _stopping_rule(self, early_stopping, X_val, y_val, sample_weight_val):
-        """scikit-learn's steps after an epoch, for epochs run one per call (early stopping
-        or verbose): the no-improvement count (its own method: on the validation score,
-        or the training loss) and, past n_iter_no_change, stop or (adaptive) a smaller
-        learning rate. The kernels have advanced the schedule. True to stop."""
+    def _validation_loss(self, spec, X, Y, sample_weight):
+        """The loss of the current weights on the validation rows (X as kernel_X gives
+        it, Y the targets of the output units): the kernels' forward pass and
+        scikit-learn's loss function (as its _backprop computes the training loss),
+        without the L2 term."""
+        out = _engine.forward(self.coefs_, self.intercepts_, spec, X)
+        name = self.loss
+        if name == "log_loss" and self.out_activation_ == "logistic":
+            name = "binary_log_loss"
+        return float(LOSS_FUNCTIONS[name](Y, out, sample_weight))
+
+    def _stopping_rule(self, early_stopping, X_val, y_val, sample_weight_val,
+                       optimizer=None):
+        """scikit-learn's steps after an epoch, for epochs run one per call (early stopping,
+        verbose or callbacks; and rprop's iterations): the no-improvement count (its own
+        method: on the validation score, or the training loss) and, past
+        n_iter_no_change, stop or (adaptive) a smaller learning rate. The kernels have
+        advanced the schedule. True to stop. optimizer: the one that decides (default:
+        the stochastic solvers')."""
         self._update_no_improvement_count(early_stopping, X_val, y_val, sample_weight_val)
         if self._no_improvement_count <= self.n_iter_no_change:
             return False
@@ -258,7 +466,8 @@ class _FastMLPMixin:
         else:
             msg = ("Training loss did not improve more than tol=%f for %d consecutive "
                    "epochs." % (self.tol, self.n_iter_no_change))
-        if self._optimizer.trigger_stopping(msg, self.verbose):
+        optimizer = self._optimizer if optimizer is None else optimizer
+        if optimizer.trigger_stopping(msg, self.verbose):
             return True
         self._no_improvement_count = 0
         return False
@@ -285,25 +494,34 @@ class _FastMLPMixin:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
+        # the weights of the training loss; the validation rows keep sample_weight's
+        train_weight = self._training_weights(y, sample_weight, incremental)
         if early_stopping:
             # don't stratify in multilabel classification
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
-            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            weights = {"sample": sample_weight,
+                       "train": None if train_weight is sample_weight else train_weight}
+            named = [name for name, w in weights.items() if w is not None]
+            # the rows drawn depend on their number only, not on the arrays split
             split = train_test_split(
-                *arrays, random_state=self._random_state,
+                X, y, *[weights[name] for name in named], random_state=self._random_state,
                 test_size=self.validation_fraction,
                 stratify=y if should_stratify else None)
             X_train, X_val, y_train, y_val = split[:4]
-            sample_weight_train, sample_weight_val = (split[4:] or [None, None])
+            halves = dict(zip(named, zip(split[4::2], split[5::2])))
+            sample_weight_train, sample_weight_val = halves.get("sample", (None, None))
+            if "train" in halves:
+                sample_weight_train = halves["train"][0]
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
+            Y_val = y_val
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
         else:
-            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_train, y_train, sample_weight_train = X, y, train_weight
             X_val = y_val = sample_weight_val = None
 
         n_samples = X_train.shape[0]
@@ -325,10 +543,17 @@ class _FastMLPMixin:
         # Each epoch's order permutes the previous one, as scikit-learn's shuffle does,
         # so that the same random_state gives the same batches.
         orders = _engine.RowOrders(n_samples, self._random_state) if self.shuffle else None
+        if early_stopping:  # the validation loss of each epoch (validation_loss_curve_)
+            validation = (_engine.kernel_X(X_val, dtype), Y_val, sample_weight_val)
+            if getattr(self, "validation_loss_curve_", None) is None:
+                # warm start from a model saved or pickled before the curve existed
+                self.validation_loss_curve_ = []
+        task = self._fit_task
         # The kernels run blocks of epochs and apply the stopping rule on the training
-        # loss between them; with early stopping (a validation score each epoch) or
-        # verbose output, each block is one epoch and the rule is scikit-learn's own.
-        rule_in_kernels = not (early_stopping or self.verbose)
+        # loss between them; with early stopping (a validation score each epoch),
+        # verbose output or callbacks (told of each epoch), each block is one epoch and
+        # the rule is scikit-learn's own.
+        rule_in_kernels = not (early_stopping or self.verbose or task.active)
         per_call = (_engine.epochs_per_call(n_samples, self.coefs_)
                     if rule_in_kernels and not incremental else 1)
         run = dict(self._optimizer.schedule_args(), t=self.t_, check_loss=rule_in_kernels,
@@ -343,6 +568,7 @@ class _FastMLPMixin:
             stopped = False
             while n_iter < self.max_iter and not stopped:
                 k = min(per_call, self.max_iter - n_iter)
+                task.begin_epoch(self.coefs_, self.intercepts_)
                 block = _engine.train_epochs(
                     self.coefs_, self.intercepts_, spec, X_train, y_train,
                     sample_weight_train, orders.draw(k) if orders is not None else None, k,
@@ -357,6 +583,9 @@ class _FastMLPMixin:
                     self.loss_curve_.append(loss)
                     if self.verbose:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                    if early_stopping:
+                        self.validation_loss_curve_.append(
+                            self._validation_loss(spec, *validation))
                     if not rule_in_kernels:
                         stopped = self._stopping_rule(early_stopping, X_val, y_val,
                                                       sample_weight_val)
@@ -370,6 +599,8 @@ class _FastMLPMixin:
                     ) from block.error
                 if block.error is not None:
                     raise block.error
+                if task.active:
+                    stopped = task.end_epoch(self.coefs_, self.intercepts_) or stopped
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter and not stopped:
@@ -390,29 +621,39 @@ class _FastMLPMixin:
 
 def _constraints(sk_class):
     """scikit-learn's parameter constraints, with leaky_relu among the activations and a
-    list of them (one per hidden layer) allowed, and compute_dtype."""
-    return {**sk_class._parameter_constraints,
-            "activation": [StrOptions(_ACTIVATIONS), list],
-            "compute_dtype": [None, StrOptions(set(_engine.COMPUTE_DTYPES) - {None})]}
+    list of them (one per hidden layer) allowed, rprop among the solvers, rprop's
+    parameters, and compute_dtype."""
+    return {
+        **sk_class._parameter_constraints,
+        "activation": [StrOptions(_ACTIVATIONS), list],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"} | set(_engine.FULL_BATCH_OPTIMIZERS))],
+        **_engine.RPROP_CONSTRAINTS,
+        "compute_dtype": [None, StrOptions(set(_engine.COMPUTE_DTYPES) - {None})],
+    }
+
 
 
 # The input dtypes that scikit-learn's validation keeps as they are.
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
+class MLPClassifier(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPClassifier):
     __doc__ = _doc(_sk.MLPClassifier)
 
-    _parameter_constraints = _constraints(_sk.MLPClassifier)
+    _parameter_constraints = {**_constraints(_sk.MLPClassifier),
+                              "class_weight": [StrOptions({"balanced"}), dict, None]}
     _saved_attributes = _FastMLPMixin._saved_attributes + ("classes_",)
 
+    # scikit-learn's parameters (get_params reads them from this signature), then fastmlp's
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, compute_dtype=None):
+                 n_iter_no_change=10, max_fun=15000, class_weight=None, step_init=0.1,
+                 eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0,
+                 compute_dtype=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -422,7 +663,22 @@ class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+        self.class_weight = class_weight
+        self.step_init = step_init
+        self.eta_plus = eta_plus
+        self.eta_minus = eta_minus
+        self.step_min = step_min
+        self.step_max = step_max
         self.compute_dtype = compute_dtype
+
+    def _training_weights(self, y, sample_weight, incremental):
+        """sample_weight times the class weight of each row (y: the binarized targets)."""
+        if self.class_weight is None:
+            return sample_weight
+        return _weights.training_weights(
+            self.class_weight, self.classes_,
+            _weights.class_index(y, self._label_binarizer.y_type_), sample_weight,
+            partial=incremental)
 
     def predict(self, X):
         y = self._fast_forward(X)
@@ -458,27 +714,36 @@ class MLPClassifier(_FastMLPMixin, _sk.MLPClassifier):
             self._label_binarizer.fit(self.classes_)
 
 
-class MLPRegressor(_FastMLPMixin, _sk.MLPRegressor):
+class MLPRegressor(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPRegressor):
     __doc__ = _doc(_sk.MLPRegressor)
 
     _parameter_constraints = _constraints(_sk.MLPRegressor)
 
+    # scikit-learn's parameters (get_params reads them from this signature), then fastmlp's
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
                  *, solver="adam", alpha=0.0001, batch_size="auto",
                  learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, compute_dtype=None):
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, step_init=0.1,
+                 eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0,
+                 compute_dtype=None):
         super().__init__(
             loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+        self.step_init = step_init
+        self.eta_plus = eta_plus
+        self.eta_minus = eta_minus
+        self.step_min = step_min
+        self.step_max = step_max
         self.compute_dtype = compute_dtype
 
     def predict(self, X):

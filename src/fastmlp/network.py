@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _engine
+from . import _callbacks, _engine, _weights
 
 # Output units that make the network a classifier; the others make it a regressor.
 CLASSIFIER_OUTPUTS = {"logistic", "sigmoid", "softmax"}
@@ -74,8 +74,10 @@ DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 # The input dtypes the prediction fast path takes as they are.
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-class Network(BaseEstimator):
-    """A multilayer perceptron given by its layer widths, trained by mini-batch SGD or Adam.
+
+class Network(_callbacks.CallbackSupport, BaseEstimator):
+    """A multilayer perceptron given by its layer widths, trained by mini-batch SGD or Adam,
+    or by full-batch iRprop-.
 
     A classifier when the output units are logistic or softmax (``predict`` returns class
     labels, ``score`` is the accuracy), a regressor when they are identity or exp
@@ -109,11 +111,15 @@ default="relu"
         (U(-r, r) with r = sqrt(6/(n_in + n_out))), "he" (N(0, 2/n_in)), or "auto": he
         for relu and leaky_relu hidden units, glorot_uniform otherwise. Biases start at
         zero.
-    solver : {"sgd", "adam"}, default="sgd"
-        Mini-batch SGD (with ``momentum`` and ``nesterov``) or Adam (scikit-learn's
-        beta_1=0.9, beta_2=0.999, epsilon=1e-8).
+    solver : {"sgd", "adam", "rprop"}, default="sgd"
+        Mini-batch SGD (with ``momentum`` and ``nesterov``), Adam (scikit-learn's
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8), or iRprop- (Igel and Huesken 2000):
+        full batch, one step size per weight, an epoch being one iteration (the
+        parameters ``step_init`` ... ``step_max``; ``batch_size``, ``learning_rate``
+        and ``shuffle`` are not used, and ``loss_curve_`` holds the loss at the start
+        of each iteration).
     learning_rate : float or "auto", default="auto"
-        The step size: 0.1 for SGD and 0.001 for Adam when "auto".
+        The step size of SGD and Adam: 0.1 for SGD and 0.001 for Adam when "auto".
     batch_size : int, default=32
         Rows per mini-batch (at most the number of rows).
     epochs : int, default=10
@@ -152,6 +158,27 @@ default="relu"
         Show a progress bar over the epochs with the loss and the time left (with tqdm,
         ``pip install fastmlp[progress]``), or one line per epoch with the time spent
         and left when tqdm is not installed.
+    class_weight : dict, "balanced" or None, default=None
+        Classifiers: the weights of the classes in the training loss, with
+        scikit-learn's meaning (``LogisticRegression``): a dict ``{label: weight}``
+        (classes not named weigh 1) or "balanced" (``n_samples / (n_classes *
+        np.bincount(y))``); each row weighs its class weight times its sample weight.
+        For an indicator matrix each column weighs its rows on its own and the weights
+        multiply. ``partial_fit`` refuses "balanced" (one batch's class frequencies are
+        not the data's). Regressors refuse any but None.
+    step_init : float, default=0.1
+        solver="rprop": the initial step size of every weight.
+    eta_plus : float, default=1.2
+        solver="rprop": the factor (> 1) by which a step grows while the weight's
+        gradient keeps its sign.
+    eta_minus : float, default=0.5
+        solver="rprop": the factor (in (0, 1)) by which a step shrinks when the
+        gradient changes sign (that gradient is then taken as zero).
+    step_min : float, default=1e-6
+        solver="rprop": the smallest step size.
+    step_max : float, default=50.0
+        solver="rprop": the largest step size (Riedmiller and Braun's defaults, as
+        FANN's).
 
     Attributes
     ----------
@@ -197,7 +224,7 @@ default="relu"
         "output": [StrOptions(set(_engine.OUTPUT_ACTIVATIONS))],
         "loss": [StrOptions(set(_engine.LOSSES) | {"log_loss", "auto"})],
         "init": [StrOptions(set(INITS) | {"auto"})],
-        "solver": [StrOptions(set(_engine.SOLVERS))],
+        "solver": [StrOptions(set(_engine.SOLVERS) | set(_engine.FULL_BATCH_OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
@@ -213,6 +240,8 @@ default="relu"
         "compute_dtype": [None, StrOptions({"bfloat16"})],
         "verbose": ["verbose"],
         "progress": ["boolean"],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        **_engine.RPROP_CONSTRAINTS,
     }
 
     # The fitted attributes a saved model keeps (see fastmlp._io); classes_ and
@@ -224,7 +253,9 @@ default="relu"
                  init="auto", solver="sgd", learning_rate="auto", batch_size=32,
                  epochs=10, momentum=0.0, nesterov=False, alpha=0.0, slope=0.01,
                  sigma=0.01, shuffle=True, random_state=None, dtype=np.float32,
-                 verbose=False, progress=False, compute_dtype=None):
+                 verbose=False, progress=False, class_weight=None, step_init=0.1,
+                 eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0,
+                 compute_dtype=None):
         self.sizes = sizes
         self.activation = activation
         self.output = output
@@ -244,6 +275,12 @@ default="relu"
         self.dtype = dtype
         self.verbose = verbose
         self.progress = progress
+        self.class_weight = class_weight
+        self.step_init = step_init
+        self.eta_plus = eta_plus
+        self.eta_minus = eta_minus
+        self.step_min = step_min
+        self.step_max = step_max
         self.compute_dtype = compute_dtype
 
     # ---- what the parameters mean ------------------------------------------------------
@@ -442,6 +479,18 @@ default="relu"
             sample_weight = _check_sample_weight(sample_weight, X, dtype=self._dtype())
         return X, Y, sample_weight, sizes
 
+    def _training_weights(self, Y, sample_weight, partial):
+        """sample_weight times each row's class weight (class_weight), of the dtype."""
+        if self.class_weight is None:
+            return sample_weight
+        if not self._is_classifier():
+            raise ValueError(f"class_weight is for classifiers (output logistic or "
+                             f"softmax); this network has output={self.output!r}")
+        weights = _weights.training_weights(
+            self.class_weight, self.classes_, _weights.class_index(Y, self.target_type_),
+            sample_weight, partial)
+        return np.ascontiguousarray(weights, dtype=self._dtype())
+
     # ---- training ----------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -462,11 +511,14 @@ default="relu"
         -------
         self : Network
         """
-        X, Y, sample_weight, sizes = self._validate_training_data(X, y, sample_weight,
-                                                                  reset=True)
+        X, Y, weights, sizes = self._validate_training_data(X, y, sample_weight, reset=True)
+        weights = self._training_weights(Y, weights, partial=False)
         self._random_state = check_random_state(self.random_state)
         self._initialize(sizes, self._random_state)
-        return self._train(X, Y, sample_weight, self.epochs)
+        task = _callbacks.FitTask(self, X, y, sample_weight, self.epochs)
+        self._train(X, Y, weights, self.epochs, task)
+        task.end()
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -491,20 +543,27 @@ default="relu"
         if (first and self._is_classifier() and classes is None
                 and np.ndim(y) == 1):
             raise ValueError("classes must be passed on the first call to partial_fit")
-        X, Y, sample_weight, sizes = self._validate_training_data(
+        X, Y, weights, sizes = self._validate_training_data(
             X, y, sample_weight, reset=first, classes=classes)
+        weights = self._training_weights(Y, weights, partial=True)
         if first:
             self._random_state = check_random_state(self.random_state)
             self._initialize(sizes, self._random_state)
-        return self._train(X, Y, sample_weight, 1)
+        task = _callbacks.FitTask(self, X, y, sample_weight, 1)
+        self._train(X, Y, weights, 1, task)
+        task.end()
+        return self
 
-    def _train(self, X, Y, sample_weight, epochs):
+    def _train(self, X, Y, sample_weight, epochs, task):
         # weights set by hand must have the widths of `sizes` (the shapes X and y were
         # checked against); the optimiser restarts when its state is for other shapes
         self.coefs_[:], self.intercepts_[:] = _engine.trainable_weights(
             self.coefs_, self.intercepts_, self._dtype(), self._layer_sizes())
+        if self.solver in _engine.FULL_BATCH_OPTIMIZERS:
+            return self._train_full_batch(X, Y, sample_weight, epochs, task)
         optimizer = getattr(self, "_optimizer", None)
-        if optimizer is None or not optimizer.fits(self.coefs_ + self.intercepts_):
+        if (not isinstance(optimizer, _engine.OptimizerState)
+                or not optimizer.fits(self.coefs_ + self.intercepts_)):
             self._optimizer = self._new_optimizer()
         if not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
@@ -513,16 +572,18 @@ default="relu"
         n = _engine.n_rows(Xk)
         batch_size = min(self.batch_size, n)
         # blocks of epochs per call to the kernels, their row orders drawn ahead (one
-        # epoch per call when each epoch prints a line)
+        # epoch per call when each epoch prints a line or is told to callbacks)
         orders = (_engine.RowOrders(n, self._random_state, compound=False)
                   if self.shuffle else None)
-        per_call = 1 if self.verbose else _engine.epochs_per_call(n, self.coefs_)
+        per_call = (1 if self.verbose or task.active
+                    else _engine.epochs_per_call(n, self.coefs_))
         run = dict(self._optimizer.schedule_args(), t=0, check_loss=False, tol=0.0,
                    n_iter_no_change=0, best_loss=np.inf, no_improvement=0)
         with _EpochReport(epochs, self.verbose, self.progress) as report:
             left = epochs
             while left:
                 k = min(per_call, left)
+                task.begin_epoch(self.coefs_, self.intercepts_)
                 block = _engine.train_epochs(
                     self.coefs_, self.intercepts_, spec, Xk, Y, sample_weight,
                     orders.draw(k) if orders is not None else None, k, batch_size,
@@ -540,6 +601,45 @@ default="relu"
                 if block.error is not None:
                     raise block.error
                 left -= k
+                if task.end_epoch(self.coefs_, self.intercepts_):
+                    break
+        return self
+
+    def _train_full_batch(self, X, Y, sample_weight, epochs, task):
+        """epochs iterations of the full-batch solver (FULL_BATCH_OPTIMIZERS) over the
+        kernels' loss and gradient; its state (per-weight steps) carries over between
+        calls. An iteration whose loss or gradient is not finite raises and keeps the
+        weights it started from."""
+        dtype, sizes = self._dtype(), self._layer_sizes()
+        params = _engine.FlatParameters(sizes, dtype)
+        grads = _engine.FlatParameters(sizes, dtype)
+        weights = self.coefs_ + self.intercepts_
+        for dst, src in zip(params.coefs + params.intercepts, weights):
+            dst[...] = src
+        optimizer = getattr(self, "_optimizer", None)
+        if (not isinstance(optimizer, _engine.IRpropMinus)
+                or not optimizer.fits(params.flat.size, dtype)):
+            optimizer = self._optimizer = _engine.FULL_BATCH_OPTIMIZERS[self.solver](
+                params.flat.size, dtype, self.step_init, self.eta_plus, self.eta_minus,
+                self.step_min, self.step_max)
+        spec = self._spec()
+        Xk = _engine.kernel_X(X, dtype)
+        with _EpochReport(epochs, self.verbose, self.progress) as report:
+            for _ in range(epochs):
+                task.begin_epoch(self.coefs_, self.intercepts_, "rprop-iter")
+                try:
+                    loss = _engine.full_batch_iteration(optimizer, params, grads, spec, Xk,
+                                                        Y, sample_weight, self.alpha)
+                except _engine.Diverged as exc:
+                    raise ValueError(
+                        f"training diverged in epoch {self.n_iter_ + 1}: {exc}") from exc
+                for dst, src in zip(weights, params.coefs + params.intercepts):
+                    dst[...] = src
+                self.n_iter_ += 1
+                self.loss_curve_.append(loss)
+                report.epoch_done(self.n_iter_, loss)
+                if task.end_epoch(self.coefs_, self.intercepts_):
+                    break
         return self
 
     def _new_optimizer(self):

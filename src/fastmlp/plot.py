@@ -16,15 +16,16 @@ def _pyplot():
 
 
 def loss_curve(model, ax=None):
-    """Draw the training loss per epoch and, when recorded, the validation score.
+    """Draw the training loss per epoch and, when recorded, the validation loss and score.
 
     Parameters
     ----------
     model : fitted estimator
         A model with a ``loss_curve_`` attribute (``Network``, ``MLPClassifier`` or
-        ``MLPRegressor`` trained by 'sgd' or 'adam'). When ``validation_scores_`` is
-        a non-empty list (``early_stopping=True``), it is drawn against a second
-        y axis on the right.
+        ``MLPRegressor`` trained by 'sgd', 'adam' or 'rprop'). When
+        ``validation_loss_curve_`` is a non-empty list (``early_stopping=True``), it is
+        drawn beside the training loss; ``validation_scores_`` against a second y axis
+        on the right.
     ax : matplotlib.axes.Axes, default=None
         Where to draw; None draws on a new figure.
 
@@ -37,7 +38,7 @@ def loss_curve(model, ax=None):
     if loss is None or len(loss) == 0:
         raise ValueError(
             f"{type(model).__name__} has no loss curve: fit it first with solver "
-            f"'sgd' or 'adam' (lbfgs does not record one)"
+            f"'sgd', 'adam' or 'rprop' (lbfgs does not record one)"
         )
     plt = _pyplot()
     if ax is None:
@@ -51,6 +52,10 @@ def loss_curve(model, ax=None):
         loss_name = AUTO_LOSS.get(getattr(model, "output", None))
     label = f"training loss ({loss_name})" if isinstance(loss_name, str) else "training loss"
     lines = ax.plot(epochs, loss, color="C0", label=label, **style)
+    validation_loss = getattr(model, "validation_loss_curve_", None)
+    if validation_loss is not None and len(validation_loss) > 0:
+        lines += ax.plot(epochs[: len(validation_loss)], validation_loss, color="C2",
+                         label="validation loss (no L2 term)", **style)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel(label, color="C0")
