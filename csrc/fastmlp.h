@@ -117,6 +117,14 @@ typedef struct {
     double alpha;          /* L2 penalty */
     void **m;
     void **v;
+    /* Inverted dropout in training: hidden layer l's units are dropped with probability
+     * dropout[l] (the kept ones scaled by 1 / (1 - dropout[l])); NULL: none. Whether a
+     * unit is dropped is a hash of (dropout_seed, dropout_epoch, the data row's index,
+     * the unit's index over all hidden layers): the same for any thread count and
+     * batch split. fm_train_epochs sets dropout_epoch to run->t before each epoch. */
+    const double *dropout; /* L - 1 rates in [0, 1) */
+    uint64_t dropout_seed;
+    fm_int dropout_epoch;
 } fm_optim;
 
 /* What scikit-learn's stochastic training loop does between epochs, for fm_train_epochs.

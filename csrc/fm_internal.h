@@ -42,6 +42,29 @@ static inline int fm_layer_act(const fm_net *net, fm_int l)
     return net->hidden_acts ? net->hidden_acts[l] : net->hidden_act;
 }
 
+/* Dropout's random numbers (fastmlp.h, fm_optim): a counter-based generator, so that
+ * whether a unit of a row is dropped depends on (seed, epoch, row, unit) only. The
+ * mixer is SplitMix64's finaliser; fm_dropout_row hashes the first three, and
+ * fm_dropout_uniform the unit into a double in [0, 1) (53 bits). tests/test_dropout.py
+ * holds a NumPy copy of these to the bit. */
+static inline uint64_t fm_mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t fm_dropout_row(uint64_t seed, uint64_t epoch, uint64_t row)
+{
+    return fm_mix64(fm_mix64(seed ^ fm_mix64(epoch)) ^ row);
+}
+
+static inline double fm_dropout_uniform(uint64_t row_hash, uint64_t unit)
+{
+    return (double)(fm_mix64(row_hash ^ unit) >> 11) * 0x1.0p-53;
+}
+
 /* The kernels every instruction set provides, for both element types. */
 #define FM_KERNELS(X)                                                                     \
     X(fm_gemm) X(fm_gemm_ref) X(fm_dense_forward) X(fm_dense_backward) X(fm_loss_grad)   \

@@ -108,6 +108,20 @@ def hidden_codes(hidden):
     return lookup(HIDDEN_ACTIVATIONS, hidden, "activation")
 
 
+def dropout_rates(dropout, n_hidden):
+    """dropout (a rate, or a list of one per hidden layer, each in [0, 1)) as the kernels
+    take it: None when nothing is dropped, else a tuple of n_hidden rates; or a
+    ValueError that says what is wrong."""
+    rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * n_hidden
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout lists {len(rates)} rates, but the network has "
+                         f"{n_hidden} hidden layers: give one per hidden layer")
+    for rate in rates:
+        if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 <= rate < 1:
+            raise ValueError(f"dropout rates must be numbers in [0, 1); got {rate!r}")
+    return tuple(float(r) for r in rates) if any(rates) else None
+
+
 def check_activations(activation, n_hidden):
     """A ValueError unless activation is a name, or a list of names with one per hidden
     layer (n_hidden of them)."""
@@ -593,10 +607,13 @@ class EpochsResult:
 
 
 def train_epochs(coefs, intercepts, spec, X, Y, sample_weight, orders, n_epochs,
-                 batch_size, optimizer, run, alpha=0.0, loss_scale=1.0):
+                 batch_size, optimizer, run, alpha=0.0, loss_scale=1.0, dropout=None,
+                 dropout_seed=0):
     """Up to n_epochs epochs in one call to the kernels (epoch e over the rows orders[e],
     or in order when orders is None), with the schedule and stopping rule of run (fm_run's
-    fields; updated in place) between them. Returns an EpochsResult. Each epoch is all or
+    fields; updated in place) between them; dropout: None or one rate per hidden layer,
+    the units dropped by a hash of (dropout_seed, the samples seen before the epoch, the
+    row, the unit). Returns an EpochsResult. Each epoch is all or
     nothing: when one fails (non-finite loss or weights: Diverged; KeyboardInterrupt;
     MemoryError; no batch with weight: ValueError), the parameters, the optimiser and run
     are put back as they were before it (by replaying the block's earlier epochs from its
@@ -611,7 +628,7 @@ def train_epochs(coefs, intercepts, spec, X, Y, sample_weight, orders, n_epochs,
 
     def call(k):
         args = dict(optimizer.kernel_args(), t=optimizer.t, alpha=alpha, m=optimizer.m,
-                    v=optimizer.v)
+                    v=optimizer.v, dropout=dropout, dropout_seed=dropout_seed)
         try:
             status, losses, events, exc = _kernels.train_epochs(
                 coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,

@@ -10,7 +10,7 @@ raises ValueError (and an allocation failure MemoryError), never crashes.
 cimport cython
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
                             PyBuffer_Release, PyObject_GetBuffer)
-from libc.stdint cimport int64_t, uintptr_t
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport malloc, free
 
 import numpy as np
@@ -62,6 +62,9 @@ cdef extern from "fastmlp.h" nogil:
         double alpha
         void **m
         void **v
+        const double *dropout
+        uint64_t dropout_seed
+        fm_int dropout_epoch
     ctypedef struct fm_run:
         int schedule
         double lr_init, power_t
@@ -726,6 +729,9 @@ cdef int _optim_init(fm_optim *opt, int solver, double lr, double momentum, bint
     opt.alpha = alpha
     opt.m = NULL
     opt.v = NULL
+    opt.dropout = NULL
+    opt.dropout_seed = 0
+    opt.dropout_epoch = 0
     opt.m = _ptr_list(m, is64, shapes, "the optimiser's first moments")
     if solver == SOLVER_CODES["adam"]:
         opt.v = _ptr_list(v, is64, shapes, "the optimiser's second moments")
@@ -792,7 +798,8 @@ def train_epochs(list coefs, list intercepts, hidden_act, int out_act, int loss,
 
     order is None (rows in order) or an (n_epochs, n) int64 array, row e the order of
     epoch e. optimizer holds epoch_train's optimiser arguments (solver, lr, momentum,
-    nesterov, beta1, beta2, eps, t, alpha, m, v); run holds fm_run's fields (schedule,
+    nesterov, beta1, beta2, eps, t, alpha, m, v) and, for dropout, "dropout" (one rate
+    per hidden layer) and "dropout_seed" (see fm_optim); run holds fm_run's fields (schedule,
     lr_init, power_t, t, check_loss, tol, n_iter_no_change, best_loss, no_improvement)
     and is updated in place, as are optimizer["t"] and optimizer["lr"].
     Returns (status, losses, events, exc): the STATUS_* code; for each epoch done, its
@@ -831,12 +838,25 @@ def train_epochs(list coefs, list intercepts, hidden_act, int out_act, int loss,
     r.n_iter_no_change = run["n_iter_no_change"]
     r.best_loss = run["best_loss"]
     r.no_improvement = run["no_improvement"]
+    # dropout: optimizer["dropout"], None or one rate in [0, 1) per hidden layer
+    rates = optimizer.get("dropout")
+    cdef const double[::1] rv
+    if rates is not None:
+        rates = np.ascontiguousarray(rates, dtype=np.float64)
+        if rates.shape != (net.net.n_layers - 1,) or not (
+                np.all(rates >= 0) and np.all(rates < 1)):
+            raise ValueError(f"dropout: {net.net.n_layers - 1} rates in [0, 1) expected, one "
+                             f"per hidden layer; got {rates!r}")
+        rv = rates
     opt.m = opt.v = NULL
     try:
         _optim_init(&opt, optimizer["solver"], optimizer["lr"], optimizer["momentum"],
                     optimizer["nesterov"], optimizer["beta1"], optimizer["beta2"],
                     optimizer["eps"], optimizer["t"], optimizer["alpha"], optimizer["m"],
                     optimizer["v"], net.is64, _param_shapes(coefs, intercepts))
+        if rates is not None and rates.size:
+            opt.dropout = &rv[0]
+            opt.dropout_seed = <uint64_t>optimizer["dropout_seed"]
         with nogil:
             if net.is64:
                 status = fm_train_epochs_f64(&net.net, &opt, &r, &data.data, ip, n_epochs,

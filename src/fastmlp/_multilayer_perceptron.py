@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from numbers import Real
 
 import numpy as np
 import scipy.optimize
@@ -23,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -61,10 +62,22 @@ def _doc(sk_class):
     doc = doc.replace("solver : {'lbfgs', 'sgd', 'adam'}, default='adam'",
                       "solver : {'lbfgs', 'sgd', 'adam', 'rprop'}, default='adam'")
     doc = doc.replace("\n    Attributes\n", (_CLASS_WEIGHT if kind == "classifier" else "")
-                      + _EXTRA_PARAMETERS + _COMPUTE_DTYPE_DOC + "\n    Attributes\n", 1)
+                      + _EXTRA_PARAMETERS + _COMPUTE_DTYPE_DOC + _DROPOUT_DOC
+                      + "\n    Attributes\n", 1)
     doc = doc.replace("\n    See Also\n", _EXTRA_ATTRIBUTES + "\n    See Also\n", 1)
     return summary + "\n\n    " + doc
 
+
+_DROPOUT_DOC = """
+    dropout : float or list of float, default=0.0
+        (fastmlp only; solver='sgd' or 'adam') The probability that a hidden unit is
+        dropped from a training row (inverted dropout: the kept units are scaled by
+        1 / (1 - p), nothing is dropped in prediction), one for every hidden layer or a
+        list with one per hidden layer, each in [0, 1). Which units a row drops in an
+        epoch is a hash of (a seed drawn from random_state, the samples seen before the
+        epoch, the row, the unit): a fit is reproducible and the same for any thread
+        count.
+"""
 
 _COMPUTE_DTYPE_DOC = """    compute_dtype : {None, 'bfloat16'}, default=None
         (fastmlp only) What the matrix products of training and prediction compute in.
@@ -255,6 +268,9 @@ class _FastMLPMixin:
             sizes = self.hidden_layer_sizes
             _engine.check_activations(self.activation,
                                       len(sizes) if hasattr(sizes, "__iter__") else 1)
+        if self._dropout_rates() is not None and self.solver not in ("sgd", "adam"):
+            raise ValueError(f"dropout applies to the stochastic solvers 'sgd' and 'adam', "
+                             f"not to solver={self.solver!r}")
         if incremental:
             subtasks = 1
         else:
@@ -274,6 +290,12 @@ class _FastMLPMixin:
     def _training_weights(self, y, sample_weight, incremental):
         """The rows' weights in the training loss (class_weight's, see MLPClassifier)."""
         return sample_weight
+
+    def _dropout_rates(self):
+        """None (no dropout), or the rate of each hidden layer (ValueError if invalid)."""
+        sizes = self.hidden_layer_sizes
+        return _engine.dropout_rates(self.dropout,
+                                     len(sizes) if hasattr(sizes, "__iter__") else 1)
 
     def _initialize(self, y, layer_units, dtype):
         # With one activation per hidden layer, scikit-learn's Glorot rule (its bound
@@ -554,6 +576,11 @@ class _FastMLPMixin:
         # verbose output or callbacks (told of each epoch), each block is one epoch and
         # the rule is scikit-learn's own.
         rule_in_kernels = not (early_stopping or self.verbose or task.active)
+        # dropout's masks: a hash keyed by a seed drawn here (only with dropout, so that
+        # fits without it keep scikit-learn's random stream)
+        dropout = self._dropout_rates()
+        dropout_seed = (int(self._random_state.randint(0, 2 ** 63 - 1, dtype=np.int64))
+                        if dropout is not None else 0)
         per_call = (_engine.epochs_per_call(n_samples, self.coefs_)
                     if rule_in_kernels and not incremental else 1)
         run = dict(self._optimizer.schedule_args(), t=self.t_, check_loss=rule_in_kernels,
@@ -572,7 +599,8 @@ class _FastMLPMixin:
                 block = _engine.train_epochs(
                     self.coefs_, self.intercepts_, spec, X_train, y_train,
                     sample_weight_train, orders.draw(k) if orders is not None else None, k,
-                    batch_size, self._optimizer, run, self.alpha, loss_scale)
+                    batch_size, self._optimizer, run, self.alpha, loss_scale, dropout,
+                    dropout_seed)
                 if orders is not None:  # a failed epoch had drawn its order too
                     orders.keep(min(k, len(block.losses) + (block.error is not None)))
                 for loss in block.losses:
@@ -629,6 +657,7 @@ def _constraints(sk_class):
         "solver": [StrOptions({"lbfgs", "sgd", "adam"} | set(_engine.FULL_BATCH_OPTIMIZERS))],
         **_engine.RPROP_CONSTRAINTS,
         "compute_dtype": [None, StrOptions(set(_engine.COMPUTE_DTYPES) - {None})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), list],
     }
 
 
@@ -653,7 +682,7 @@ class MLPClassifier(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPClassifier
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, class_weight=None, step_init=0.1,
                  eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0,
-                 compute_dtype=None):
+                 compute_dtype=None, dropout=0.0):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -670,6 +699,7 @@ class MLPClassifier(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPClassifier
         self.step_min = step_min
         self.step_max = step_max
         self.compute_dtype = compute_dtype
+        self.dropout = dropout
 
     def _training_weights(self, y, sample_weight, incremental):
         """sample_weight times the class weight of each row (y: the binarized targets)."""
@@ -728,7 +758,7 @@ class MLPRegressor(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPRegressor):
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, step_init=0.1,
                  eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0,
-                 compute_dtype=None):
+                 compute_dtype=None, dropout=0.0):
         super().__init__(
             loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -745,6 +775,7 @@ class MLPRegressor(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPRegressor):
         self.step_min = step_min
         self.step_max = step_max
         self.compute_dtype = compute_dtype
+        self.dropout = dropout
 
     def predict(self, X):
         y = self._fast_forward(X)

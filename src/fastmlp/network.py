@@ -152,6 +152,13 @@ default="relu"
         later) for layers of a few hundred units or more; elsewhere the products are
         computed from the same rounded operands in float32, for the same results within
         float32 rounding, and no faster.
+    dropout : float or list of float, default=0.0
+        The probability that a hidden unit is dropped from a training row (inverted
+        dropout: the kept units are scaled by 1 / (1 - p); nothing is dropped in
+        prediction), one for every hidden layer or a list with one per hidden layer,
+        each in [0, 1); solvers "sgd" and "adam". Which units a row drops in an epoch is
+        a hash of (a seed drawn from random_state, the epoch, the row, the unit): a fit
+        is reproducible and the same for any thread count.
     verbose : bool or int, default=False
         Print one line per epoch, "Iteration %d, loss = %.8f" as scikit-learn does.
     progress : bool, default=False
@@ -238,6 +245,7 @@ default="relu"
         "dtype": [Options(type, {np.float32, np.float64}), Options(np.dtype, DTYPES),
                   StrOptions({"float32", "float64"})],
         "compute_dtype": [None, StrOptions({"bfloat16"})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), list],
         "verbose": ["verbose"],
         "progress": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
@@ -255,7 +263,7 @@ default="relu"
                  sigma=0.01, shuffle=True, random_state=None, dtype=np.float32,
                  verbose=False, progress=False, class_weight=None, step_init=0.1,
                  eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0,
-                 compute_dtype=None):
+                 compute_dtype=None, dropout=0.0):
         self.sizes = sizes
         self.activation = activation
         self.output = output
@@ -282,6 +290,7 @@ default="relu"
         self.step_min = step_min
         self.step_max = step_max
         self.compute_dtype = compute_dtype
+        self.dropout = dropout
 
     # ---- what the parameters mean ------------------------------------------------------
 
@@ -470,6 +479,10 @@ default="relu"
                              y_numeric=not self._is_classifier())
         sizes = self._layer_sizes()
         _engine.check_activations(self.activation, len(sizes) - 2)
+        if (_engine.dropout_rates(self.dropout, len(sizes) - 2) is not None
+                and self.solver not in ("sgd", "adam")):
+            raise ValueError(f"dropout applies to the stochastic solvers 'sgd' and 'adam', "
+                             f"not to solver={self.solver!r}")
         if X.shape[1] != sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features but sizes[0] = {sizes[0]}")
         if reset:
@@ -579,6 +592,9 @@ default="relu"
                     else _engine.epochs_per_call(n, self.coefs_))
         run = dict(self._optimizer.schedule_args(), t=0, check_loss=False, tol=0.0,
                    n_iter_no_change=0, best_loss=np.inf, no_improvement=0)
+        dropout = _engine.dropout_rates(self.dropout, len(self.coefs_) - 1)
+        dropout_seed = (int(self._random_state.randint(0, 2 ** 63 - 1, dtype=np.int64))
+                        if dropout is not None else 0)
         with _EpochReport(epochs, self.verbose, self.progress) as report:
             left = epochs
             while left:
@@ -587,7 +603,8 @@ default="relu"
                 block = _engine.train_epochs(
                     self.coefs_, self.intercepts_, spec, Xk, Y, sample_weight,
                     orders.draw(k) if orders is not None else None, k, batch_size,
-                    self._optimizer, run, alpha=self.alpha)
+                    self._optimizer, run, alpha=self.alpha, dropout=dropout,
+                    dropout_seed=dropout_seed)
                 if orders is not None:  # a failed epoch had drawn its order too
                     orders.keep(min(k, len(block.losses) + (block.error is not None)))
                 for loss in block.losses:

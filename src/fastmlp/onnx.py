@@ -122,10 +122,10 @@ def _convert_classifier(scope, operator, container):
     out = _forward(g, model, operator.inputs[0].full_name)
     decoding, normalise = _decoding(model)
     label, proba = operator.outputs[0].full_name, operator.outputs[1].full_name
-    half = g.const("half", 0.5)
     if decoding == "single":
         g.node("Concat", [g.node("Sub", [g.const("one", [[1.0]]), out]), out], proba, axis=1)
-        index = g.node("Cast", [g.node("Greater", [out, half])], to=TensorProto.INT64)
+        index = g.node("Cast", [g.node("Greater", [out, g.const("half", 0.5)])],
+                       to=TensorProto.INT64)
         index = g.node("Reshape", [index, g.const("flat", [-1], TensorProto.INT64)])
     elif decoding == "argmax":
         if normalise:  # Network's logistic units on class labels: rows summing to one
@@ -138,7 +138,8 @@ def _convert_classifier(scope, operator, container):
     else:
         g.node("Identity", [out], proba)
         if decoding == "threshold":
-            g.node("Cast", [g.node("Greater", [out, half])], label, to=TensorProto.INT64)
+            g.node("Cast", [g.node("Greater", [out, g.const("half", 0.5)])], label,
+                   to=TensorProto.INT64)
         else:
             eye = g.const("eye", np.eye(model.n_outputs_, dtype=np.int64), TensorProto.INT64)
             g.node("Gather", [eye, g.node("ArgMax", [out], axis=1, keepdims=0)], label,
