@@ -495,45 +495,22 @@ def full_batch_iteration(optimizer, params, grads, spec, X, Y, sample_weight=Non
 
 def train_epoch(coefs, intercepts, spec, X, Y, sample_weight, idx, batch_size, optimizer,
                 alpha=0.0, loss_scale=1.0):
-    """One epoch in the C kernels, all or nothing: returns the mean batch loss over the
-    epoch's rows (a mini-batch whose sample weights sum to zero has no gradient and is
-    skipped, its rows left out of the mean). If the loss or a weight turns non-finite, or
-    the epoch is interrupted (KeyboardInterrupt) or runs out of memory, the parameters and
-    the optimiser state are put back as they were before the epoch and Diverged (or the
-    exception) is raised. The optimiser state must fit the parameters (optimizer.fits)."""
-    params = coefs + intercepts
-    if not optimizer.fits(params):
-        raise ValueError("the optimiser's state does not fit the parameters")
-    # the moments are the optimiser's own (a model unpickled here may hold them anywhere)
-    optimizer.m[:] = [aligned(a) for a in optimizer.m]
-    optimizer.v[:] = [aligned(a) for a in optimizer.v]
-    saved = [p.copy() for p in params]
-    saved_opt = optimizer.state()
-
-    def restore():
-        for dst, src in zip(params, saved):
-            dst[...] = src
-        optimizer.restore(saved_opt)
-
-    try:
-        status, loss_sum, rows, t = _kernels.epoch_train(
-            coefs, intercepts, spec.hidden, spec.out, spec.loss, spec.slope, X, Y,
-            sample_weight, idx, int(batch_size), loss_scale, t=optimizer.t, alpha=alpha,
-            m=optimizer.m, v=optimizer.v, compute=spec.compute, **optimizer.kernel_args())
-    except BaseException:
-        restore()
-        raise
-    optimizer.t = t
-    if status == STATUS_NONFINITE or not all(np.isfinite(p).all() for p in params):
-        restore()
-        raise Diverged(
-            "the loss or the weights became non-finite (NaN or inf); the weights of the "
-            "last finite epoch were kept. Lower the learning rate or scale the input."
-        )
-    if rows == 0:
-        raise ValueError("the sample weights of every mini-batch sum to zero: there is "
-                         "nothing to train on")
-    return loss_sum / rows
+    """One epoch in the C kernels (rows in the order idx, or in order when None), all or
+    nothing: returns the mean batch loss over the epoch's rows (a mini-batch whose sample
+    weights sum to zero has no gradient and is skipped, its rows left out of the mean).
+    If the loss or a weight turns non-finite, or the epoch is interrupted
+    (KeyboardInterrupt) or runs out of memory, the parameters and the optimiser state are
+    put back as they were before the epoch and Diverged (or the exception) is raised. The
+    optimiser's learning rate is left as it is (no schedule: train_epochs with one epoch)."""
+    run = dict(optimizer.schedule_args(), schedule=SCHEDULES["constant"], t=0,
+               check_loss=False, tol=0.0, n_iter_no_change=0, best_loss=np.inf,
+               no_improvement=0)
+    orders = None if idx is None else np.asarray(idx).reshape(1, -1)
+    result = train_epochs(coefs, intercepts, spec, X, Y, sample_weight, orders, 1,
+                          batch_size, optimizer, run, alpha, loss_scale)
+    if result.error is not None:
+        raise result.error
+    return result.losses[0]
 
 
 # ---- several epochs per call -----------------------------------------------------------
