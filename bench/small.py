@@ -125,11 +125,17 @@ def case_workloads():
             for name, (X, y, p) in cases.items()}
 
 
+# Seconds of rest before each run: a BLAS or OpenMP thread pool goes on spinning for a
+# while after its last call, and would take the cores of the next contender's run.
+SETTLE = 0.25
+
+
 def best_times(runs, repeat):
     """{(contender, threads): best seconds}, the contenders alternating run by run."""
     best = {}
     for _ in range(repeat):
         for (who, threads), run in runs.items():
+            time.sleep(SETTLE)
             with threadpool_limits(limits=1 if threads == "1 thread" else None):
                 t0 = time.perf_counter()
                 run()

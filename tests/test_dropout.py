@@ -156,3 +156,30 @@ def test_bad_dropout_is_refused(params, error, match):
         params = dict(params, solver="rprop")
     with pytest.raises(error, match=match):
         Network([6, 4, 4, 3], **params).fit(X, y)
+
+
+def test_dropout_survives_clone_pickle_save_and_grid_search(tmp_path):
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    model = fit(fastmlp.MLPClassifier(hidden_layer_sizes=(8, 4), max_iter=3,
+                                      dropout=[0.3, 0.1], random_state=0))
+    assert clone(model).get_params()["dropout"] == [0.3, 0.1]
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    model.save(tmp_path / "m.npz")
+    loaded = fastmlp.load(tmp_path / "m.npz")
+    assert loaded.get_params()["dropout"] == [0.3, 0.1]
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    net = Network([6, 8, 3], epochs=2, dropout=0.2, random_state=0).fit(X, y)
+    net.save(tmp_path / "n.npz")
+    assert fastmlp.load(tmp_path / "n.npz").get_params()["dropout"] == 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(fastmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3,
+                                                    random_state=0),
+                              {"dropout": [0.0, 0.5]}, cv=2).fit(X, y)
+    assert search.best_params_["dropout"] in (0.0, 0.5)
+    assert len(search.cv_results_["params"]) == 2
