@@ -8,8 +8,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Public names and the module that defines each; imported on first use so that optional
-# extras (matplotlib, dask) load only when asked.
+# Public names and the module that defines each; imported on first use so that
+# `import fastmlp` stays cheap and optional extras (matplotlib, dask) load only when asked.
 _PUBLIC = {
     "Network": "network",
     "MLPClassifier": "_multilayer_perceptron",
@@ -20,35 +20,6 @@ _PUBLIC = {
     "plot": None,
 }
 __all__ = sorted(_PUBLIC) + ["__version__"]
-
-
-# How long fastmlp's OpenMP threads spin, waiting for the next parallel region, before
-# they sleep: libgomp's default (300,000 spins, some tenths of a millisecond) keeps a core
-# busy that another process may need, and a busy machine then slows both (measured with
-# bench/contention.py: on two cores beside a busy one, default threads took up to 1.3x
-# one thread's time with the default spin, within 1.05x with 20,000); sleeping at once
-# (OMP_WAIT_POLICY=passive) costs the quiet machine its gains (wide: 1.3x from two
-# threads instead of 1.7-1.9x). libgomp reads this when it loads, so the kernels are
-# loaded here under it, and the environment is then put back as it was: other libraries'
-# OpenMP runtimes (a wheel's libgomp is fastmlp's own copy) and child processes never
-# see it. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left to rule.
-SPINCOUNT = "20000"
-
-
-def _load_kernels():
-    import os
-
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        from . import _kernels  # noqa: F401
-        return
-    os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
-    try:
-        from . import _kernels  # noqa: F401
-    finally:
-        del os.environ["GOMP_SPINCOUNT"]
-
-
-_load_kernels()
 
 
 def _check_forced_isa():
