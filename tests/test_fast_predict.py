@@ -197,3 +197,28 @@ def test_network_fast_path_gives_the_same_outputs_and_errors(output, dtype):
     wide = np.zeros((2, 9), dtype=dtype)
     assert net._fast_forward(wide) is None
     assert _error(lambda: net.predict(wide))[0] is ValueError
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_dataframe_with_the_fitted_names_takes_the_fast_path(dtype):
+    """Columns equal to feature_names_in_ (in order, one float dtype): the fast path, with
+    scikit-learn's path's outputs bit for bit; other columns, order or dtypes: its path."""
+    pd = pytest.importorskip("pandas")
+    cols = [f"f{i}" for i in range(8)]
+    frame = pd.DataFrame(X.astype(dtype), columns=cols)
+    model = _fit(fastmlp.MLPClassifier, frame, y)
+    for rows in (frame.iloc[:1], frame.iloc[:9], frame):
+        assert model._fast_forward(rows) is not None
+        for method in ("predict", "predict_proba"):
+            fast = getattr(model, method)(rows)
+            slow = getattr(sk.MLPClassifier, method)(model, rows)  # validation's path
+            assert fast.dtype == slow.dtype
+            np.testing.assert_array_equal(fast, slow)
+    mixed = frame.astype({"f0": np.float32 if dtype == np.float64 else np.float64})
+    for other in (frame[cols[::-1]], frame.rename(columns={"f0": "g0"}), mixed,
+                  frame.astype({"f1": np.int64})):
+        assert model._fast_forward(other) is None
+    nan = frame.iloc[:3].copy()
+    nan.iloc[1, 2] = np.nan
+    assert _error(lambda: model.predict(nan)) == \
+        _error(lambda: sk.MLPClassifier.predict(model, nan))

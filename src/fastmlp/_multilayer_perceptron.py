@@ -233,11 +233,20 @@ class _FastMLPMixin:
         ndarray of the fitted width with finite values (checked by the kernels). None for
         anything else, which then takes scikit-learn's own path (its checks,
         conversions, errors and warnings). Float32 when X and the weights are, float64
-        otherwise (NumPy's promotion, as in _forward_pass_fast)."""
-        if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FAST_DTYPES
+        otherwise (NumPy's promotion, as in _forward_pass_fast). On a model fitted with
+        feature names, a pandas DataFrame whose columns are those names in their order,
+        all of one NumPy float dtype, is taken too (its values, made C-contiguous, are
+        what scikit-learn's validation would pass on)."""
+        if type(X) is not np.ndarray:
+            X = self._named_frame_values(X)
+            if X is None:
+                return None
+        elif hasattr(self, "feature_names_in_"):
+            return None  # scikit-learn warns: fitted with names, given none
+        if (X.ndim != 2 or X.dtype not in _FAST_DTYPES
                 or not (X.flags.c_contiguous and X.flags.aligned) or X.shape[0] == 0
                 or X.shape[1] != getattr(self, "n_features_in_", None)
-                or hasattr(self, "feature_names_in_") or not hasattr(self, "coefs_")):
+                or not hasattr(self, "coefs_")):
             return None
         dtype = X.dtype if X.dtype == self.coefs_[0].dtype else _FAST_DTYPES[1]
         if self.compute_dtype is not None:  # bfloat16 products: float32
@@ -250,6 +259,22 @@ class _FastMLPMixin:
         if not _kernels.all_finite(X):
             return None
         return _engine.forward(coefs, intercepts, self._spec(), X.astype(dtype, copy=False))
+
+    def _named_frame_values(self, X):
+        """X's values as a C-contiguous array when X is a pandas DataFrame with exactly
+        the fitted feature names (str, in order) and one NumPy float dtype; else None."""
+        names = getattr(self, "feature_names_in_", None)
+        if (names is None or not type(X).__module__.startswith("pandas")
+                or type(X).__name__ != "DataFrame"):
+            return None
+        columns = list(X.columns)
+        if (len(columns) != len(names) or not all(type(c) is str for c in columns)
+                or columns != list(names)):
+            return None
+        dtypes = set(X.dtypes)
+        if len(dtypes) != 1 or dtypes.pop() not in _FAST_DTYPES:
+            return None
+        return np.ascontiguousarray(X.to_numpy())
 
     # ---- fit: the callbacks' task, and the full-batch solvers scikit-learn lacks --------
 
