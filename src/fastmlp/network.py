@@ -68,11 +68,8 @@ AUTO_INIT_DEFAULT = "glorot_uniform"
 # What learning_rate="auto" picks for each solver.
 AUTO_LEARNING_RATE = {"sgd": 0.1, "adam": 0.001}
 
+# Network's dtypes, and the input dtypes the prediction fast path takes as they are.
 DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
-
-
-# The input dtypes the prediction fast path takes as they are.
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Network(_callbacks.CallbackSupport, BaseEstimator):
@@ -685,7 +682,7 @@ default="relu"
         C-contiguous, aligned 2-D float32 or float64 ndarray of the fitted width, with
         finite values (checked by the kernels). None for anything else (the caller then
         validates), and when the weights are not as the kernels take them."""
-        if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FLOAT_DTYPES
+        if (type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in DTYPES
                 or not (X.flags.c_contiguous and X.flags.aligned) or X.shape[0] == 0
                 or X.shape[1] != getattr(self, "n_features_in_", None)
                 or hasattr(self, "feature_names_in_") or not hasattr(self, "coefs_")):
