@@ -122,6 +122,35 @@ def test_threads_started_by_a_fit():
     assert free == n - 1  # OMP_NUM_THREADS is honoured: the main thread and n - 1 more
 
 
+# A user's first fit inside threadpool_limits, with nothing but `import fastmlp` before:
+# threadpoolctl limits the OpenMP runtimes loaded when its context opens, so the
+# kernels' runtime must already be loaded by the package's import. Prints the threads
+# the fit started (0 when limited).
+FIRST_FIT_LIMITED = textwrap.dedent("""
+    import os
+    import numpy as np
+    import fastmlp
+    from threadpoolctl import threadpool_limits
+
+    X = np.random.default_rng(0).standard_normal((4096, 64)).astype(np.float32)
+    y = X[:, :4].sum(axis=1)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        Regressor = fastmlp.MLPRegressor  # the first use imports the estimators' modules
+        before = len(os.listdir("/proc/self/task"))
+        Regressor(hidden_layer_sizes=(128,), batch_size=512, max_iter=2).fit(X, y)
+        print(len(os.listdir("/proc/self/task")) - before)
+""")
+
+
+def test_first_fit_inside_threadpool_limits_is_limited():
+    env = dict(os.environ, OMP_NUM_THREADS="3", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", FIRST_FIT_LIMITED],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == 0
+
+
 def kernel_threads_scorer(estimator, X, y):
     """Scores a fold and reports the kernels' thread count in the worker that fitted it."""
     return {"accuracy": estimator.score(X, y), "threads": float(kernel_threads())}

@@ -8,8 +8,13 @@ import importlib
 
 __version__ = "0.1.0"
 
+# The kernels (and with them their OpenMP runtime) load with the package: threadpoolctl
+# limits only the runtimes already loaded when its context opens, so a first fit inside
+# `with threadpool_limits(1):` would otherwise run on every core.
+from . import _kernels  # noqa: E402,F401
+
 # Public names and the module that defines each; imported on first use so that
-# `import fastmlp` stays cheap and optional extras (matplotlib, dask) load only when asked.
+# `import fastmlp` stays cheap (scikit-learn, matplotlib and dask load only when asked).
 _PUBLIC = {
     "Network": "network",
     "MLPClassifier": "_multilayer_perceptron",
@@ -30,8 +35,6 @@ def _check_forced_isa():
     forced = os.environ.get("FASTMLP_ISA")
     if not forced:
         return
-    from . import _kernels
-
     if _kernels.isa() != forced.lower():  # the dispatcher fell back to the best it has
         warnings.warn(
             f"FASTMLP_ISA={forced!r} is unknown or not supported by this CPU (choose from "
