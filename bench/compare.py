@@ -16,7 +16,9 @@ epoch, at the same shapes, where small and skinny products run well below that r
 fm/products is how far fastmlp is from pure multiplication. The bfloat16 contenders
 (issue 16) are the same estimator with compute_dtype="bfloat16" and PyTorch under
 torch.autocast("cpu", dtype=torch.bfloat16) (float32 configurations only); bf16/fm is
-fastmlp-bf16's time over fastmlp's, bf16/floor its time over the float32 floor (the
+fastmlp-bf16's time over fastmlp's (e16/epoch: the same for the raw epochs,
+fm-epoch-bf16 over fm-epoch, where the estimators' Python is left out), bf16/floor
+fastmlp-bf16's time over the float32 floor (the
 floor column's rate is float32's, or float64's for a float64 configuration, and is
 printed beside it), pt16/bf16 PyTorch-autocast's time over fastmlp-bf16's. Peak memory is each
 worker's resident-set high-water mark during the configuration, above what it held once
@@ -64,8 +66,8 @@ CONFIGS = {c.name: c for c in [
     Config("default", "fashion", (100,), batch_size=200, solver="adam", lr=0.001),
 ]}
 CONTENDERS = ["fastmlp", "fm-epoch", "scikit-learn", "pytorch", "numpy", "products",
-              "fastmlp-bf16", "pytorch-bf16"]
-BF16 = ("fastmlp-bf16", "pytorch-bf16")
+              "fastmlp-bf16", "fm-epoch-bf16", "pytorch-bf16"]
+BF16 = ("fastmlp-bf16", "fm-epoch-bf16", "pytorch-bf16")
 ALPHA = 1e-4
 # Seconds of rest before each timed epoch: a BLAS thread pool keeps its threads spinning
 # for a while after its last call (OpenBLAS: about 0.1 s), and the next contender would
@@ -136,6 +138,8 @@ def timed(fn):
 class FastMLP:
     """fastmlp's raw epoch (or forward pass): the kernels on prepared arrays."""
 
+    compute_dtype = None  # the products' type (Spec's compute_dtype)
+
     def setup(self, cfg, X, y, sizes):
         from fastmlp import _engine
         self.engine = _engine
@@ -147,7 +151,9 @@ class FastMLP:
             self.coefs = [align(c) for c in self.coefs]
             self.intercepts = [align(b) for b in self.intercepts]
         out = "logistic" if sizes[-1] == 1 else "softmax"
-        self.spec = _engine.Spec(cfg.activation, out, "log_loss")
+        self.spec = (_engine.Spec(cfg.activation, out, "log_loss") if self.compute_dtype is None
+                     else _engine.Spec(cfg.activation, out, "log_loss",
+                                       compute_dtype=self.compute_dtype))
         self.X = _engine.kernel_X(X, X.dtype)
         self.Y = (y[:, None] if sizes[-1] == 1 else np.eye(sizes[-1])[y]).astype(X.dtype)
         params = self.coefs + self.intercepts
@@ -163,6 +169,10 @@ class FastMLP:
         return self.engine.train_epoch(self.coefs, self.intercepts, self.spec, self.X,
                                        self.Y, None, idx, self.cfg.batch_size, self.opt,
                                        alpha=ALPHA)
+
+
+class FastMLPEpochBF16(FastMLP):
+    compute_dtype = "bfloat16"
 
 
 class Estimator:
@@ -308,7 +318,7 @@ class Products:
 IMPLEMENTATIONS = {"fastmlp": FastMLPEstimator, "fm-epoch": FastMLP,
                    "scikit-learn": ScikitLearn, "pytorch": PyTorch, "numpy": NumPy,
                    "products": Products, "fastmlp-bf16": FastMLPBF16,
-                   "pytorch-bf16": PyTorchBF16}
+                   "fm-epoch-bf16": FastMLPEpochBF16, "pytorch-bf16": PyTorchBF16}
 
 
 # ---- worker processes -------------------------------------------------------------------
@@ -442,7 +452,7 @@ def run(configs, contenders, repeats, warmup):
 
 HEADER = "config   | " + " | ".join(f"{c:>12}" for c in CONTENDERS) + \
     " |   floor (at GFLOP/s) | sk/fm | pt/fm | fm/floor | fm/products | fm/epoch | " \
-    "bf16/fm | bf16/floor | pt16/bf16 | peak MB above data (fm / sk / pt / bf16)"
+    "bf16/fm | e16/epoch | bf16/floor | pt16/bf16 | peak MB above data (fm / sk / pt / bf16)"
 
 
 def print_row(row):
@@ -472,6 +482,7 @@ def print_row(row):
     print(f"{row['config']:8} | " + " | ".join(cell(c) for c in CONTENDERS) +
           f" | {floor:>20} | {ratio('scikit-learn')} | {ratio('pytorch')} | "
           f"{fm_floor} | {fm_products} | {fm_epoch} | {over('fastmlp-bf16', 'fastmlp', 7)} | "
+          f"{over('fm-epoch-bf16', 'fm-epoch', 9)} | "
           f"{bf16_floor} | {over('pytorch-bf16', 'fastmlp-bf16', 9)} | {peaks}")
     for name, why in row["skipped"].items():
         print(f"           ({name} skipped: {why})")
