@@ -651,8 +651,9 @@ class _FastMLPMixin:
             # an epoch has succeeded: a call that fails leaves the model as it was
             n_iter = 0
             stopped = False
+            blocks = _engine.block_sizes(per_call)
             while n_iter < self.max_iter and not stopped:
-                k = min(per_call, self.max_iter - n_iter)
+                k = min(next(blocks), self.max_iter - n_iter)
                 task.begin_epoch(self.coefs_, self.intercepts_)
                 block = _engine.train_epochs(
                     self.coefs_, self.intercepts_, spec, X_train, y_train,
