@@ -152,6 +152,8 @@ SAME = {
     "bool-y": (clf(), lambda: [fit(X, Y2.astype(bool))], False),
     "big-endian-y": (clf(), lambda: [fit(X, Y3.astype(">i4"))], False),
     "float-integral-y": (clf(), lambda: [fit(X, Y3.astype(float))], False),
+    "classes-over-half-the-rows": (clf(), lambda: [fit(X, np.arange(60) % 31)], False),
+    "classes-half-the-rows": (clf(), lambda: [fit(X, np.arange(60) % 30)], True),
     "int-X": (clf(), lambda: [fit((X * 10).astype(int), Y3)], False),
     "multilabel": (clf(), lambda: [fit(X, np.column_stack([Y3 == 0, Y3 == 1]).astype(int))],
                    False),

@@ -789,11 +789,15 @@ class MLPClassifier(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPClassifier
         (n_features_in_; when scikit-learn fits a new LabelBinarizer, one whose state is
         what LabelBinarizer().fit(y) leaves, and classes_). When the classes are kept
         (warm_start, partial_fit), y's labels must be those classes (warm_start) or among
-        them, of their dtype. None for anything else, which takes scikit-learn's path."""
+        them, of their dtype. None for anything else, which takes scikit-learn's path (also
+        more classes than half of more than 20 rows, which scikit-learn 1.7's
+        type_of_target warns about)."""
         if not (self._clean_fit_input(X, y, reset) and y.ndim == 1
                 and y.dtype.kind in "iu" and y.dtype.isnative):
             return None
         labels = np.unique(y)
+        if len(y) > 20 and len(labels) > round(0.5 * len(y)):
+            return None
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             binarizer = LabelBinarizer()
             # LabelBinarizer.fit's attributes, in its order: type_of_target of integers
