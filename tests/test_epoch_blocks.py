@@ -105,6 +105,37 @@ def test_blocks_split_mid_run_give_the_same_fit(monkeypatch):
     assert_identical(whole, sevens)
 
 
+def blocks_of(monkeypatch, **kwargs):
+    """The epochs asked of each call to the kernels by a fit of params(**kwargs)."""
+    asked = []
+    real = _engine.train_epochs
+
+    def spy(*args, **kw):
+        asked.append(args[7])
+        return real(*args, **kw)
+    monkeypatch.setattr(_engine, "train_epochs", spy)
+    fit(fastmlp.MLPClassifier, X, Y, **params(**kwargs))
+    return asked
+
+
+def test_blocks_grow_from_a_short_first_one(monkeypatch):
+    """The first call runs FIRST_BLOCK_EPOCHS epochs, each next one twice the last, at
+    most epochs_per_call and what max_iter leaves; a fit that stops early has drawn at
+    most as many orders again as it used."""
+    assert _engine.FIRST_BLOCK_EPOCHS == 8
+    assert blocks_of(monkeypatch, case="sgd-no-stop", max_iter=100) == [8, 16, 32, 44]
+    monkeypatch.setattr(_engine, "epochs_per_call", lambda n, coefs: 20)
+    assert blocks_of(monkeypatch, case="sgd-no-stop", max_iter=70) == [8, 16, 20, 20, 6]
+    monkeypatch.undo()
+    drawn = []
+    real = _engine.RowOrders.draw
+    monkeypatch.setattr(_engine.RowOrders, "draw",
+                        lambda self, k: drawn.append(k) or real(self, k))
+    est = fit(fastmlp.MLPClassifier, X, Y,
+              **params("sgd-constant", max_iter=400, n_iter_no_change=15))
+    assert 8 < est.n_iter_ < 40 and sum(drawn) < 2 * est.n_iter_ + 8
+
+
 @pytest.mark.parametrize("case", ["sgd-constant", "sgd-no-stop"])
 def test_random_state_instance_ends_where_sklearn_leaves_it(case):
     """Orders drawn ahead and not used are given back: a user's RandomState is left in

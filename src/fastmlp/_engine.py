@@ -531,6 +531,21 @@ def epochs_per_call(n_rows, coefs):
     return max(1, min(BLOCK_PRODUCTS // max(products, 1), BLOCK_ROWS // max(n_rows, 1)))
 
 
+# A fit's first block is short and each next one twice the last (up to epochs_per_call):
+# a fit that the stopping rule ends early has drawn few row orders it does not use (each
+# a permutation of the rows; giving them back replays the used ones).
+FIRST_BLOCK_EPOCHS = 8
+
+
+def block_sizes(per_call):
+    """The epochs of each call to the kernels: FIRST_BLOCK_EPOCHS, then twice the last,
+    at most per_call."""
+    k = min(FIRST_BLOCK_EPOCHS, per_call)
+    while True:
+        yield k
+        k = min(2 * k, per_call)
+
+
 class RowOrders:
     """The row order of each epoch: a permutation `random_state.shuffle(np.arange(n))`
     (that is, `random_state.permutation(n)`), which, with compound (scikit-learn's loop,

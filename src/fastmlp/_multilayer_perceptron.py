@@ -17,6 +17,7 @@ from numbers import Real
 
 import numpy as np
 import scipy.optimize
+import sklearn
 from sklearn import neural_network as _sk
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -176,12 +177,44 @@ class _FastMLPMixin:
                             compute_dtype=self.compute_dtype)
 
     def _validate_input(self, X, y, incremental, reset):
-        """scikit-learn's checks; with bfloat16 products, float64 X made float32 (the
-        weights then are float32)."""
-        X, y = super()._validate_input(X, y, incremental, reset)
+        """scikit-learn's checks (or, for the common clean input, `_fast_validate_input`,
+        which gives the same X, y and state without them); with bfloat16 products,
+        float64 X made float32 (the weights then are float32)."""
+        checked = self._fast_validate_input(X, y, incremental, reset)
+        if checked is None:
+            checked = super()._validate_input(X, y, incremental, reset)
+        X, y = checked
         if self.compute_dtype is not None and X.dtype != np.float32:
             X = X.astype(np.float32)
         return X, y
+
+    def _clean_fit_input(self, X, y, reset):
+        """True when scikit-learn's validate_data, as the drop-ins call it at fit, would
+        return X itself, raise nothing and warn of nothing, as far as X tells: a plain
+        ndarray, 2-D, float32 or float64 (kept as it is, not copied, in any memory order),
+        with rows and columns, finite; under scikit-learn's default configuration (finite
+        values checked, NumPy arrays); without reset, the fitted width and no fitted
+        feature names (an array without names would be warned about). y: a plain ndarray
+        of X's length; its own checks are the estimator's (`_fast_validate_input`)."""
+        if type(X) is not np.ndarray or type(y) is not np.ndarray:
+            return False
+        config = sklearn.get_config()
+        if config["assume_finite"] or config["array_api_dispatch"]:
+            return False
+        if (X.ndim != 2 or X.dtype not in _FAST_DTYPES or 0 in X.shape or y.ndim == 0
+                or y.shape[0] != X.shape[0]):
+            return False
+        if not reset and (hasattr(self, "feature_names_in_")
+                          or getattr(self, "n_features_in_", X.shape[1]) != X.shape[1]):
+            return False
+        return _finite(X)
+
+    def _set_n_features(self, X, reset):
+        """validate_data's state for an ndarray X: on reset, its width and no feature
+        names."""
+        if reset:
+            self.__dict__.pop("feature_names_in_", None)
+            self.n_features_in_ = X.shape[1]
 
     def _loss_scale(self):
         # scikit-learn's squared error averages over the outputs; its gradient does not.
@@ -618,8 +651,9 @@ class _FastMLPMixin:
             # an epoch has succeeded: a call that fails leaves the model as it was
             n_iter = 0
             stopped = False
+            blocks = _engine.block_sizes(per_call)
             while n_iter < self.max_iter and not stopped:
-                k = min(per_call, self.max_iter - n_iter)
+                k = min(next(blocks), self.max_iter - n_iter)
                 task.begin_epoch(self.coefs_, self.intercepts_)
                 block = _engine.train_epochs(
                     self.coefs_, self.intercepts_, spec, X_train, y_train,
@@ -691,6 +725,28 @@ def _constraints(sk_class):
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _finite(a):
+    """True when the float32/float64 array a holds no NaN or inf (the kernels' check where
+    a is contiguous)."""
+    if a.size and a.flags.aligned:
+        if a.flags.c_contiguous:
+            return _kernels.all_finite(a)
+        if a.flags.f_contiguous:
+            return _kernels.all_finite(a.T)
+    return bool(np.isfinite(a).all())
+
+
+def _binarized(y, classes):
+    """LabelBinarizer(classes_=classes).transform(y).astype(bool) for integer labels y,
+    all among the sorted integer classes of y's dtype: one class, a column of False; two,
+    a column True for the second; more, one column per class."""
+    if len(classes) == 1:
+        return np.zeros((len(y), 1), dtype=bool)
+    if len(classes) == 2:
+        return (y == classes[1]).reshape(-1, 1)
+    return np.searchsorted(classes, y)[:, None] == np.arange(len(classes))
+
+
 class MLPClassifier(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPClassifier):
     __doc__ = _doc(_sk.MLPClassifier)
 
@@ -725,6 +781,51 @@ class MLPClassifier(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPClassifier
         self.step_max = step_max
         self.compute_dtype = compute_dtype
         self.dropout = dropout
+
+    def _fast_validate_input(self, X, y, incremental, reset):
+        """scikit-learn's _validate_input without its checks, for X that
+        `_clean_fit_input` takes and y a 1-D ndarray of integers in native byte order:
+        the same X (the object itself), the same binarized y, and the same state
+        (n_features_in_; when scikit-learn fits a new LabelBinarizer, one whose state is
+        what LabelBinarizer().fit(y) leaves, and classes_). When the classes are kept
+        (warm_start, partial_fit), y's labels must be those classes (warm_start) or among
+        them, of their dtype. None for anything else, which takes scikit-learn's path (also
+        more classes than half of more than 20 rows, which scikit-learn 1.7's
+        type_of_target warns about)."""
+        if not (self._clean_fit_input(X, y, reset) and y.ndim == 1
+                and y.dtype.kind in "iu" and y.dtype.isnative):
+            return None
+        labels = np.unique(y)
+        if len(y) > 20 and len(labels) > round(0.5 * len(y)):
+            return None
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            binarizer = LabelBinarizer()
+            # LabelBinarizer.fit's attributes, in its order: type_of_target of integers
+            binarizer.y_type_ = "multiclass" if len(labels) > 2 else "binary"
+            binarizer.sparse_input_ = False
+            binarizer.classes_ = labels
+            self._set_n_features(X, reset)
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+            return X, _binarized(y, labels)
+        binarizer, classes = self._label_binarizer, self.classes_
+        fitted = binarizer.classes_
+        if not (type(classes) is np.ndarray and classes.dtype == y.dtype
+                and type(fitted) is np.ndarray and fitted.dtype == y.dtype
+                and fitted.shape == classes.shape and (fitted == classes).all()
+                and (classes[1:] > classes[:-1]).all()
+                and binarizer.y_type_ in ("binary", "multiclass")
+                and (binarizer.neg_label, binarizer.pos_label) == (0, 1)
+                and not binarizer.sparse_output):
+            return None
+        if self.warm_start:
+            same = labels.shape == classes.shape and (labels == classes).all()
+        else:
+            same = np.isin(labels, classes).all()
+        if not same:
+            return None
+        self._set_n_features(X, reset)
+        return X, _binarized(y, classes)
 
     def _training_weights(self, y, sample_weight, incremental):
         """sample_weight times the class weight of each row (y: the binarized targets)."""
@@ -801,6 +902,18 @@ class MLPRegressor(_FastMLPMixin, _callbacks.CallbackSupport, _sk.MLPRegressor):
         self.step_max = step_max
         self.compute_dtype = compute_dtype
         self.dropout = dropout
+
+    def _fast_validate_input(self, X, y, incremental, reset):
+        """scikit-learn's _validate_input without its checks, for X that
+        `_clean_fit_input` takes and y a finite float32/float64 ndarray, 1-D or of more
+        than one column (a single column is warned about): X and y themselves, and the
+        same state (n_features_in_). None for anything else."""
+        if not (self._clean_fit_input(X, y, reset)
+                and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] > 1))
+                and y.dtype in _FAST_DTYPES and _finite(y)):
+            return None
+        self._set_n_features(X, reset)
+        return X, y
 
     def predict(self, X):
         y = self._fast_forward(X)
