@@ -179,6 +179,11 @@ void fm_fail_allocations_after(fm_int count);
  * each timed unit on one thread / on all, as if a busy core had delayed it. */
 int fm_gov_preferred(int kind, double flops);
 void fm_gov_test_delay(double one, double all);
+/* What the governor of the calling thread did for work of a kind and size: units run on
+ * one thread (runs[0]) and on all (runs[1]), of which *aborted gave up on all threads
+ * past their deadline, and its recent seconds per flop of each way (cost; 0 when not
+ * timed). Returns 0 when the size is too small to be governed. */
+int fm_gov_stats(int kind, double flops, fm_int runs[2], fm_int *aborted, double cost[2]);
 /* 1 in a child made by fork() (its kernels then run on one thread), else 0. */
 int fm_in_forked_child(void);
 

@@ -107,7 +107,10 @@ enum { FM_WORK_BATCH, FM_WORK_GRAD, FM_WORK_PREDICT, FM_WORK_KINDS };
 typedef struct {
     void *slot;           /* the record of this kind and size; NULL: not timed */
     int all, trial;       /* on all threads; a trial of the way not preferred */
+    int warmup;           /* on all threads after one: its time is not recorded */
+    int aborted;          /* all threads overran: the rest ran on one */
     double flops, t0;
+    double deadline;      /* when a unit on all threads gives up on them */
 } fm_gov;
 void fm_gov_begin(fm_gov *g, int kind, double flops);
 void fm_gov_end(fm_gov *g);

@@ -45,6 +45,9 @@ double fm_seconds(void)
 }
 
 static _Thread_local int fm_thread_limit = 0;
+/* The governor's unit on all threads the calling thread is running (its deadline is checked
+ * whenever a parallel region is about to start), or NULL. */
+static _Thread_local fm_gov *fm_gov_current;
 
 void fm_limit_threads(int n) { fm_thread_limit = n; }
 
@@ -53,7 +56,13 @@ int fm_omp_threads(void)
 #ifdef _OPENMP
     if (fm_forked || omp_in_parallel()) return 1;
     const int n = omp_get_max_threads();
-    return fm_thread_limit > 0 && fm_thread_limit < n ? fm_thread_limit : n;
+    const int limit = fm_thread_limit > 0 && fm_thread_limit < n ? fm_thread_limit : n;
+    if (limit > 1 && fm_gov_current && fm_seconds() > fm_gov_current->deadline) {
+        fm_gov_current->aborted = 1; /* the rest of the unit on this thread */
+        fm_thread_limit = 1;
+        return 1;
+    }
+    return limit;
 #else
     return 1;
 #endif
@@ -150,16 +159,34 @@ void *fm_thread_buffer(size_t bytes)
  * size of work, it keeps the recent seconds per flop of each way and runs the cheaper,
  * trying the other again now and then (after 4 units, then twice as many each time the
  * choice holds, up to 64; back to 4 when it flips), because the load changes. The
- * results are the same either way, bit for bit. */
+ * results are the same either way, bit for bit.
+ * Two things keep the trials of all threads honest and cheap:
+ *   - warm-up: the first unit on all threads after units on one finds the other threads
+ *     asleep (or not yet started) and pays for waking them, which the unit after it
+ *     does not: its time is not recorded, and the next unit runs on all threads too;
+ *   - a deadline: a unit on all threads that has taken FM_GOV_ABORT times what one
+ *     thread is expected to take (a core it waits for is busy with other work: each
+ *     parallel region may wait a scheduler time slice) runs its remaining parallel
+ *     regions on one thread, and its time is recorded as all threads' cost.
+ * And when one thread is preferred by far (all threads cost FM_GOV_CLEAR times as much:
+ * a busy core), a trial of all threads costs many units' time, and the trials back off
+ * further, up to FM_GOV_MAX_PERIOD_CLEAR units apart. */
 #define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
 #define FM_GOV_FIRST_TRIAL 4
 #define FM_GOV_MAX_PERIOD 64
+#define FM_GOV_ABORT 2.0
+#define FM_GOV_CLEAR 1.5
+#define FM_GOV_MAX_PERIOD_CLEAR 1024
 
 typedef struct {
     double cost[2];         /* seconds per flop, one thread [0] and all [1] */
     int seen[2];            /* whether each way has been timed */
     fm_int count, next_trial, period;
+    fm_int runs[2], aborted; /* units run each way, and those aborted (fm_gov_stats) */
+    int last_all;           /* the last unit ran on all threads to its end */
+    int hold, hold_trial;   /* the next unit runs on all threads: the warm-up's sequel */
 } fm_gov_slot;
+
 
 static _Thread_local fm_gov_slot fm_gov_slots[FM_WORK_KINDS][FM_GOV_SIZES];
 
@@ -189,7 +216,10 @@ void fm_gov_begin(fm_gov *g, int kind, double flops)
     const int nt = fm_omp_threads();
     if (nt <= 1) return;
     g->trial = 0;
-    if (!s->seen[1]) {
+    if (s->hold) {
+        g->all = 1; /* after a warm-up: the unit that is timed */
+        g->trial = s->hold_trial;
+    } else if (!s->seen[1]) {
         g->all = 1; /* each way once first */
     } else if (!s->seen[0]) {
         g->all = 0;
@@ -202,8 +232,12 @@ void fm_gov_begin(fm_gov *g, int kind, double flops)
     }
     g->slot = s;
     g->flops = flops;
+    g->warmup = g->all && !s->last_all && !s->hold;
+    g->aborted = 0;
     fm_limit_threads(g->all ? nt : 1);
     g->t0 = fm_seconds();
+    g->deadline = g->all && s->seen[0] ? g->t0 + FM_GOV_ABORT * s->cost[0] * flops : INFINITY;
+    fm_gov_current = g->all ? g : NULL;
 }
 
 int fm_gov_preferred(int kind, double flops)
@@ -213,20 +247,47 @@ int fm_gov_preferred(int kind, double flops)
     return s->cost[1] < s->cost[0];
 }
 
+int fm_gov_stats(int kind, double flops, fm_int runs[2], fm_int *aborted, double cost[2])
+{
+    const fm_gov_slot *s = fm_gov_find(kind, flops);
+    *aborted = s ? s->aborted : 0;
+    for (int w = 0; w < 2; w++) {
+        runs[w] = s ? s->runs[w] : 0;
+        cost[w] = s && s->seen[w] ? s->cost[w] : 0;
+    }
+    return s != NULL;
+}
+
 void fm_gov_end(fm_gov *g)
 {
     fm_gov_slot *s = g->slot;
     if (!s) return;
-    const double c = (fm_seconds() - g->t0 + fm_gov_delay[g->all]) / g->flops;
+    const double end = fm_seconds() + fm_gov_delay[g->all];
+    const double c = (end - g->t0) / g->flops;
     fm_limit_threads(0);
+    fm_gov_current = NULL;
+    s->runs[g->all]++;
+    s->aborted += g->aborted;
+    s->count++;
+    /* (a test delay that passes the deadline counts as overrunning it) */
+    const int aborted = g->aborted || (g->all && end > g->deadline);
+    s->last_all = g->all && !aborted;
+    if (g->warmup && !aborted) { /* not recorded: the next unit is */
+        s->hold = 1;
+        s->hold_trial = g->trial;
+        g->slot = NULL;
+        return;
+    }
+    s->hold = 0;
     const int before = s->cost[1] < s->cost[0];
     s->cost[g->all] = s->seen[g->all] ? 0.5 * (s->cost[g->all] + c) : c;
     s->seen[g->all] = 1;
-    s->count++;
     if (g->trial) {
         const int after = s->cost[1] < s->cost[0];
+        const fm_int longest = s->cost[1] > FM_GOV_CLEAR * s->cost[0] ? FM_GOV_MAX_PERIOD_CLEAR
+                                                                      : FM_GOV_MAX_PERIOD;
         s->period = after != before ? FM_GOV_FIRST_TRIAL
-                    : s->period * 2 < FM_GOV_MAX_PERIOD ? s->period * 2 : FM_GOV_MAX_PERIOD;
+                    : s->period * 2 < longest ? s->period * 2 : longest;
         s->next_trial = s->count + s->period;
     }
     g->slot = NULL;

@@ -118,3 +118,76 @@ def test_training_batches_move_to_one_thread_when_all_are_delayed():
 
 def test_small_work_is_not_timed():
     assert _kernels.governor_preferred(PREDICT, 1e3) == -1
+    assert _kernels.governor_stats(PREDICT, 1e3) is None
+
+
+# A predict call just above the smallest governed size (FM_PAR_MIN_FLOPS, 2e6 flops),
+# cheap enough to call thousands of times.
+SMALL_ROWS = 20
+SMALL_FLOPS = 2 * SMALL_ROWS * (200 * 256 + 256 * 10)
+
+
+def small_net():
+    return fastmlp.Network([200, 256, 10], epochs=1, random_state=0).fit(X[:200], y[:200])
+
+
+def test_first_unit_on_all_threads_is_a_warm_up():
+    # The first unit on all threads (here the first of all) pays for starting or waking
+    # the other threads: its time is not recorded, the next unit's on all threads is.
+    needs_threads()
+    net = small_net()
+
+    def run():
+        seen = []
+        for _ in range(2):
+            net.predict_proba(X[:SMALL_ROWS])
+            stats = _kernels.governor_stats(PREDICT, SMALL_FLOPS)
+            seen.append((stats["runs"], stats["cost"][1] > 0))
+        return seen
+    assert in_new_thread(run) == [((0, 1), False), ((0, 2), True)]
+
+
+def test_all_threads_past_their_deadline_finish_on_one():
+    # A negative delay on one thread makes its recorded cost negative, so every unit on
+    # all threads is past its deadline (twice one thread's expected time) when its first
+    # parallel region would start: it runs on one thread and counts as aborted. The
+    # outputs are the same either way.
+    needs_threads()
+    net = small_net()
+    reference = net.predict_proba(X[:SMALL_ROWS])
+
+    def run():
+        _kernels.governor_test_delay(-DELAY, 0.0)
+        for _ in range(300):
+            np.testing.assert_array_equal(net.predict_proba(X[:SMALL_ROWS]), reference)
+        return _kernels.governor_stats(PREDICT, SMALL_FLOPS)
+    stats = in_new_thread(run)
+    # the first two units on all threads (warm-up and timed one) ran before one thread
+    # had a record, so without a deadline; every later one is a trial that overran it
+    assert stats["runs"][1] > 2
+    assert stats["aborted"] == stats["runs"][1] - 2
+
+
+def test_trials_back_off_further_when_all_threads_cost_far_more():
+    # All threads delayed far beyond one: trials of them back off up to 1024 units
+    # apart (64 when the ways are close), and after the delay moves, all threads are
+    # still tried again within twice that.
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def run():
+        _kernels.governor_test_delay(0.0, DELAY)
+        for _ in range(3000):
+            net.predict(data)
+        on_all = _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][1]
+        _kernels.governor_test_delay(DELAY, 0.0)
+        for n in range(1, 2 * 1024 + 1):
+            net.predict(data)
+            if _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1:
+                break
+        return on_all, n
+    on_all, calls = in_new_thread(run)
+    # trials after 4, 8, ..., 1024 units: about a dozen in 3000 (with a cap of 64, 50)
+    assert on_all <= 14
+    assert calls <= 2 * 1024

@@ -82,6 +82,7 @@ cdef extern from "fastmlp.h" nogil:
     int fm_max_threads()
     int fm_gov_preferred(int kind, double flops)
     void fm_gov_test_delay(double one, double all)
+    int fm_gov_stats(int kind, double flops, fm_int *runs, fm_int *aborted, double *cost)
     void fm_fail_allocations_after(fm_int count)
     int fm_in_forked_child()
 
@@ -215,6 +216,19 @@ def governor_preferred(int kind, double flops):
     """The thread governor's way for work of a kind (0: batch, 1: loss and gradient, 2:
     predict) and size in flops, in this thread: 1 all threads, 0 one, -1 not yet known."""
     return fm_gov_preferred(kind, flops)
+
+
+def governor_stats(int kind, double flops):
+    """What the thread governor did in this thread for work of a kind and size (as in
+    governor_preferred): {"runs": (units on one thread, on all), "aborted": units on all
+    threads that overran their deadline and finished on one, "cost": (recent seconds per
+    flop of each way, 0.0 when not timed)}, or None for work too small to govern."""
+    cdef fm_int runs[2]
+    cdef fm_int aborted
+    cdef double cost[2]
+    if not fm_gov_stats(kind, flops, runs, &aborted, cost):
+        return None
+    return {"runs": (runs[0], runs[1]), "aborted": aborted, "cost": (cost[0], cost[1])}
 
 
 def governor_test_delay(double one, double all):
