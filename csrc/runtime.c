@@ -161,20 +161,30 @@ void *fm_thread_buffer(size_t bytes)
  * choice holds, up to 64; back to 4 when it flips), because the load changes. The
  * results are the same either way, bit for bit.
  * Two things keep the trials of all threads honest and cheap:
- *   - warm-up: the first unit on all threads after units on one finds the other threads
- *     asleep (or not yet started) and pays for waking them, which the unit after it
- *     does not: its time is not recorded, and the next unit runs on all threads too;
+ *   - warm-up: the first unit on all threads after units on one (or after a pause of
+ *     FM_GOV_IDLE, such as the Python between two partial_fit calls) finds the other
+ *     threads asleep (or not yet started) and pays for waking them (on a virtual machine, its
+ *     idle cores too: a millisecond or more), which the unit after it does not: its
+ *     time is not recorded, even when it overran its deadline, and the next unit runs
+ *     on all threads too;
  *   - a deadline: a unit on all threads that has taken FM_GOV_ABORT times what one
  *     thread is expected to take (a core it waits for is busy with other work: each
  *     parallel region may wait a scheduler time slice) runs its remaining parallel
  *     regions on one thread, and its time is recorded as all threads' cost.
+ * All threads are preferred when they are cheaper by FM_GOV_MARGIN (a tie goes to one
+ * thread, which leaves the other cores to other work). The time of a trial, or of an
+ * overrun unit, replaces the record of its way rather than joining its average: the
+ * record of a way not run for a while is stale, and one overrun is enough to move back
+ * to one thread.
  * And when one thread is preferred by far (all threads cost FM_GOV_CLEAR times as much:
- * a busy core), a trial of all threads costs many units' time, and the trials back off
- * further, up to FM_GOV_MAX_PERIOD_CLEAR units apart. */
+ * a busy core), a trial of all threads costs a few units' time: the trials back off at
+ * once to FM_GOV_MAX_PERIOD units apart, then further, up to FM_GOV_MAX_PERIOD_CLEAR. */
 #define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
 #define FM_GOV_FIRST_TRIAL 4
 #define FM_GOV_MAX_PERIOD 64
 #define FM_GOV_ABORT 2.0
+#define FM_GOV_MARGIN 1.1
+#define FM_GOV_IDLE 1e-3 /* seconds between units after which the other threads sleep */
 #define FM_GOV_CLEAR 1.5
 #define FM_GOV_MAX_PERIOD_CLEAR 1024
 
@@ -184,6 +194,7 @@ typedef struct {
     fm_int count, next_trial, period;
     fm_int runs[2], aborted; /* units run each way, and those aborted (fm_gov_stats) */
     int last_all;           /* the last unit ran on all threads to its end */
+    double last_end;        /* when the last unit ended (fm_seconds) */
     int hold, hold_trial;   /* the next unit runs on all threads: the warm-up's sequel */
 } fm_gov_slot;
 
@@ -198,6 +209,11 @@ void fm_gov_test_delay(double one, double all)
 {
     fm_gov_delay[0] = one;
     fm_gov_delay[1] = all;
+}
+
+static int fm_gov_all_cheaper(const fm_gov_slot *s)
+{
+    return FM_GOV_MARGIN * s->cost[1] < s->cost[0];
 }
 
 static fm_gov_slot *fm_gov_find(int kind, double flops)
@@ -226,16 +242,16 @@ void fm_gov_begin(fm_gov *g, int kind, double flops)
         s->period = FM_GOV_FIRST_TRIAL;
         s->next_trial = s->count + 1 + s->period;
     } else {
-        const int all_cheaper = s->cost[1] < s->cost[0];
+        const int all_cheaper = fm_gov_all_cheaper(s);
         g->trial = s->count >= s->next_trial;
         g->all = g->trial ? !all_cheaper : all_cheaper;
     }
     g->slot = s;
     g->flops = flops;
-    g->warmup = g->all && !s->last_all && !s->hold;
     g->aborted = 0;
     fm_limit_threads(g->all ? nt : 1);
     g->t0 = fm_seconds();
+    g->warmup = g->all && !s->hold && (!s->last_all || g->t0 - s->last_end > FM_GOV_IDLE);
     g->deadline = g->all && s->seen[0] ? g->t0 + FM_GOV_ABORT * s->cost[0] * flops : INFINITY;
     fm_gov_current = g->all ? g : NULL;
 }
@@ -244,7 +260,7 @@ int fm_gov_preferred(int kind, double flops)
 {
     const fm_gov_slot *s = fm_gov_find(kind, flops);
     if (!s || !s->seen[0] || !s->seen[1]) return -1;
-    return s->cost[1] < s->cost[0];
+    return fm_gov_all_cheaper(s);
 }
 
 int fm_gov_stats(int kind, double flops, fm_int runs[2], fm_int *aborted, double cost[2])
@@ -272,22 +288,33 @@ void fm_gov_end(fm_gov *g)
     /* (a test delay that passes the deadline counts as overrunning it) */
     const int aborted = g->aborted || (g->all && end > g->deadline);
     s->last_all = g->all && !aborted;
-    if (g->warmup && !aborted) { /* not recorded: the next unit is */
+    s->last_end = end - fm_gov_delay[g->all];
+    if (g->warmup) { /* not recorded, overrun or not: the next unit is */
         s->hold = 1;
         s->hold_trial = g->trial;
         g->slot = NULL;
         return;
     }
     s->hold = 0;
-    const int before = s->cost[1] < s->cost[0];
-    s->cost[g->all] = s->seen[g->all] ? 0.5 * (s->cost[g->all] + c) : c;
+    const int before = fm_gov_all_cheaper(s);
+    /* a trial measures a way not run for a while: its record is stale, and is replaced */
+    s->cost[g->all] = s->seen[g->all] && !aborted && !g->trial ? 0.5 * (s->cost[g->all] + c) : c;
     s->seen[g->all] = 1;
+    const int clear = s->cost[1] > FM_GOV_CLEAR * s->cost[0];
+    const fm_int longest = clear ? FM_GOV_MAX_PERIOD_CLEAR : FM_GOV_MAX_PERIOD;
     if (g->trial) {
-        const int after = s->cost[1] < s->cost[0];
-        const fm_int longest = s->cost[1] > FM_GOV_CLEAR * s->cost[0] ? FM_GOV_MAX_PERIOD_CLEAR
-                                                                      : FM_GOV_MAX_PERIOD;
-        s->period = after != before ? FM_GOV_FIRST_TRIAL
-                    : s->period * 2 < longest ? s->period * 2 : longest;
+        const int after = fm_gov_all_cheaper(s);
+        fm_int next = s->period * 2;
+        if (clear && next < FM_GOV_MAX_PERIOD) next = FM_GOV_MAX_PERIOD;
+        s->period = after != before ? FM_GOV_FIRST_TRIAL : next < longest ? next : longest;
+        s->next_trial = s->count + s->period;
+    } else if (aborted) {
+        /* all threads were preferred and overran: the next trial of them comes twice as
+         * late as the last (not back to the first period: on a busy core a trial of all
+         * threads can be lucky, when the sleeping thread is woken ahead of the other
+         * work, and the units after it are not), but no later than FM_GOV_MAX_PERIOD:
+         * on a quiet machine an overrun is a hiccup */
+        s->period = s->period * 2 < FM_GOV_MAX_PERIOD ? s->period * 2 : FM_GOV_MAX_PERIOD;
         s->next_trial = s->count + s->period;
     }
     g->slot = NULL;
