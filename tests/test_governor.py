@@ -8,6 +8,7 @@ move to the other way, and move back when the delay moves. The outputs stay the 
 for bit whichever way runs. The record is per calling thread, so each test starts it
 afresh in a new thread."""
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -192,3 +193,63 @@ def test_trials_back_off_further_when_all_threads_cost_far_more():
     # each of two units on all threads (a warm-up, then the timed one), and the first two
     assert on_all <= 24
     assert calls <= 2 * 1024
+
+
+def test_the_first_unit_after_a_pause_is_a_warm_up():
+    # After a pause longer than the other threads spin (FM_GOV_IDLE, 1 ms: the Python
+    # between two partial_fit calls), a unit on all threads finds them asleep: it is a
+    # warm-up, not recorded, even though the one before it ran on all threads.
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)  # all threads preferred
+        for _ in range(20):
+            net.predict(data)
+        before = _kernels.governor_stats(PREDICT, SMALL_FLOPS)
+        time.sleep(0.02)
+        _kernels.governor_test_delay(DELAY, DELAY)  # this unit would look slow
+        net.predict(data)
+        after = _kernels.governor_stats(PREDICT, SMALL_FLOPS)
+        return before, after
+    before, after = in_new_thread(run)
+    assert after["runs"][1] == before["runs"][1] + 1  # it ran on all threads
+    assert after["cost"] == before["cost"]  # and was not recorded
+
+
+def test_all_threads_must_be_cheaper_by_a_margin():
+    # All threads 5% cheaper than one (simulated): a tie within 10% goes to one thread.
+    needs_threads()
+    net = small_net()
+
+    def run(one, all_):
+        _kernels.governor_test_delay(one, all_)
+        for _ in range(30):
+            net.predict(X[:SMALL_ROWS])
+        return _kernels.governor_preferred(PREDICT, SMALL_FLOPS)
+    assert in_new_thread(lambda: run(1.0, 0.95)) == 0
+    assert in_new_thread(lambda: run(1.0, 0.8)) == 1
+
+
+def test_a_trial_replaces_the_stale_record():
+    # All threads preferred (one thread delayed by DELAY, all by DELAY / 4); then the
+    # delay on one thread goes: its first trial alone moves the governor to one thread
+    # (averaged with the stale record, it would still lose to all threads).
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def run():
+        _kernels.governor_test_delay(DELAY, DELAY / 4)
+        for _ in range(30):
+            net.predict(data)
+        assert _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1
+        _kernels.governor_test_delay(0.0, DELAY / 4)
+        runs = _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][0]
+        for _ in range(200):
+            net.predict(data)
+            if _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][0] > runs:
+                return _kernels.governor_preferred(PREDICT, SMALL_FLOPS)
+        return None
+    assert in_new_thread(run) == 0
