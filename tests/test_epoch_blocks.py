@@ -215,6 +215,33 @@ def test_row_orders_give_back_what_was_not_used():
     np.testing.assert_array_equal(orders.current, drawn[1])
 
 
+def test_row_orders_without_rewind_drop_what_was_not_used():
+    """rewind=False: the same orders, the unused draws left spent (no state copied)."""
+    a, b = np.random.RandomState(0), np.random.RandomState(0)
+    orders = _engine.RowOrders(10, a, rewind=False)
+    drawn = orders.draw(5)
+    orders.keep(2)
+    np.testing.assert_array_equal(drawn, _engine.RowOrders(10, b).draw(5))
+    assert a.randint(1 << 30) == b.randint(1 << 30)  # both five draws on
+    np.testing.assert_array_equal(orders.current, drawn[1])
+
+
+@pytest.mark.parametrize("seed, rewind", [(0, False), (None, True),
+                                          (np.random.RandomState(0), True)])
+def test_fits_rewind_only_random_states_others_see(seed, rewind, monkeypatch):
+    """A RandomState made from an integer seed is the fit's own: its unused orders are
+    dropped. The global one (None) and a user's instance are given them back."""
+    made = []
+    real = _engine.RowOrders
+
+    def spy(*args, **kwargs):
+        made.append(kwargs.get("rewind", True))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(_engine, "RowOrders", spy)
+    fit(fastmlp.MLPClassifier, X, Y, **{**params("sgd-constant"), "random_state": seed})
+    assert made == [rewind]
+
+
 def test_train_epochs_checks_the_row_orders():
     """The binding refuses orders of the wrong shape or with rows out of range."""
     est = fit(fastmlp.MLPClassifier, X, Y, hidden_layer_sizes=(5,), max_iter=1)

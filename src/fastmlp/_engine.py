@@ -552,23 +552,25 @@ class RowOrders:
     whose `sklearn.utils.shuffle` permutes the order it is given), permutes the previous
     epoch's order. Orders are drawn ahead for a block of epochs; `keep(k)` then puts
     random_state where drawing k of them would have left it, so that a user's
-    RandomState instance ends as a loop of one epoch per call would leave it."""
+    RandomState instance ends as a loop of one epoch per call would leave it. With
+    rewind=False (a RandomState that no one sees again: the fit's own, made from an
+    integer seed) the draws not used are dropped instead: rewinding costs a copy of the
+    generator's state per block."""
 
-    def __init__(self, n, random_state, compound=True):
+    def __init__(self, n, random_state, compound=True, rewind=True):
         self.n = n
         self.random_state = random_state
         self.compound = compound
+        self.rewind = rewind
         self.current = np.arange(n, dtype=np.int64)
         self._drawn = None
 
     def _permute(self, order):
-        perm = np.arange(self.n)
-        self.random_state.shuffle(perm)
-        return order[perm]
+        return order[self.random_state.permutation(self.n)]
 
     def draw(self, k):
         """The next k epochs' orders, a (k, n) int64 array."""
-        self._state = self.random_state.get_state()
+        self._state = self.random_state.get_state() if self.rewind else None
         orders = np.empty((k, self.n), dtype=np.int64)
         order = self.current
         for e in range(k):
@@ -581,7 +583,7 @@ class RowOrders:
     def keep(self, k):
         """The first k orders of the last draw were used (the others are given back)."""
         orders, self._drawn = self._drawn, None
-        if k < len(orders):
+        if k < len(orders) and self.rewind:
             self.random_state.set_state(self._state)
             for _ in range(k):
                 self._permute(self.current)

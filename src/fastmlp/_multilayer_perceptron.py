@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
@@ -621,8 +621,12 @@ class _FastMLPMixin:
             sample_weight_train = np.ascontiguousarray(sample_weight_train, dtype=dtype)
         spec, loss_scale = self._spec(), self._loss_scale()
         # Each epoch's order permutes the previous one, as scikit-learn's shuffle does,
-        # so that the same random_state gives the same batches.
-        orders = _engine.RowOrders(n_samples, self._random_state) if self.shuffle else None
+        # so that the same random_state gives the same batches. A RandomState made from
+        # an integer seed is this fit's own (each fit makes it anew): the orders drawn
+        # ahead and not used need not be given back to it.
+        orders = (_engine.RowOrders(n_samples, self._random_state,
+                                    rewind=not isinstance(self.random_state, Integral))
+                  if self.shuffle else None)
         if early_stopping:  # the validation loss of each epoch (validation_loss_curve_)
             validation = (_engine.kernel_X(X_val, dtype), Y_val, sample_weight_val)
             if getattr(self, "validation_loss_curve_", None) is None:
