@@ -160,7 +160,7 @@ void *fm_thread_buffer(size_t bytes)
  * trying the other again now and then (after 4 units, then twice as many each time the
  * choice holds, up to 64; back to 4 when it flips), because the load changes. The
  * results are the same either way, bit for bit.
- * Two things keep the trials of all threads honest and cheap:
+ * Two rules keep the trials of all threads honest and cheap:
  *   - warm-up: the first unit on all threads after units on one (or after a pause of
  *     FM_GOV_IDLE, such as the Python between two partial_fit calls) finds the other
  *     threads asleep (or not yet started) and pays for waking them (on a virtual machine, its
@@ -197,7 +197,6 @@ typedef struct {
     double last_end;        /* when the last unit ended (fm_seconds) */
     int hold, hold_trial;   /* the next unit runs on all threads: the warm-up's sequel */
 } fm_gov_slot;
-
 
 static _Thread_local fm_gov_slot fm_gov_slots[FM_WORK_KINDS][FM_GOV_SIZES];
 
