@@ -196,6 +196,7 @@ typedef struct {
     int last_all;           /* the last unit ran on all threads to its end */
     double last_end;        /* when the last unit ended (fm_seconds) */
     int hold, hold_trial;   /* the next unit runs on all threads: the warm-up's sequel */
+    int overruns;           /* overruns in a row of all threads, when preferred */
 } fm_gov_slot;
 
 static _Thread_local fm_gov_slot fm_gov_slots[FM_WORK_KINDS][FM_GOV_SIZES];
@@ -308,13 +309,16 @@ void fm_gov_end(fm_gov *g)
         s->period = after != before ? FM_GOV_FIRST_TRIAL : next < longest ? next : longest;
         s->next_trial = s->count + s->period;
     } else if (aborted) {
-        /* all threads were preferred and overran: the next trial of them comes twice as
-         * late as the last (not back to the first period: on a busy core a trial of all
-         * threads can be lucky, when the sleeping thread is woken ahead of the other
-         * work, and the units after it are not), but no later than FM_GOV_MAX_PERIOD:
-         * on a quiet machine an overrun is a hiccup */
-        s->period = s->period * 2 < FM_GOV_MAX_PERIOD ? s->period * 2 : FM_GOV_MAX_PERIOD;
+        /* all threads were preferred and overran: tried again after 4 units (on a quiet
+         * machine an overrun is a hiccup), then, when they overrun again as soon as they
+         * are preferred, twice as late each time, up to FM_GOV_MAX_PERIOD (on a busy core
+         * a trial of all threads can be lucky, when the sleeping thread is woken ahead of
+         * the other work, and the units after it are not) */
+        s->period = FM_GOV_FIRST_TRIAL << (s->overruns < 4 ? s->overruns : 4);
         s->next_trial = s->count + s->period;
+        s->overruns++;
+    } else if (g->all) {
+        s->overruns = 0; /* a unit on all threads, preferred, ran to its end */
     }
     g->slot = NULL;
 }

@@ -253,3 +253,31 @@ def test_a_trial_replaces_the_stale_record():
                 return _kernels.governor_preferred(PREDICT, SMALL_FLOPS)
         return None
     assert in_new_thread(run) == 0
+
+
+def test_one_overrun_of_preferred_all_threads_is_tried_again_soon():
+    # All threads preferred; one unit on them overruns (simulated: three times one
+    # thread's time), then the delay goes: a hiccup, tried again after 4 units, so all
+    # threads are preferred again within a few calls (not after the long period that
+    # the trials of one thread had reached).
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)
+        for _ in range(60):
+            net.predict(data)
+        assert _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1
+        _kernels.governor_test_delay(DELAY, 3 * DELAY)
+        net.predict(data)
+        assert _kernels.governor_stats(PREDICT, SMALL_FLOPS)["cost"][1] > 0
+        assert _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 0
+        _kernels.governor_test_delay(DELAY, 0.0)
+        for n in range(1, 100):
+            net.predict(data)
+            if _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1:
+                return n
+        return None
+    calls = in_new_thread(run)
+    assert calls is not None and calls <= 8
