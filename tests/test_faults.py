@@ -3,6 +3,7 @@ import copy
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -273,6 +274,104 @@ def test_interrupted_partial_fit_leaves_the_model_as_it_was(name, interrupt_afte
     assert _same_weights(_weights(model), before) and model.n_iter_ == n_iter
     assert model.partial_fit(HOOK_X, HOOK_Y) is model
     assert not _same_weights(_weights(model), before)
+
+
+# A Ctrl-C that Python delivers in the estimator's own code between two blocks of epochs
+# (after the kernels updated the weights, before the loss curve records it): signal.
+# raise_signal right after a block returns, where Python runs the SIGINT handler at once.
+
+def _ctrl_c_after_block(monkeypatch, block):
+    """SIGINT when RowOrders.keep is called the block-th time (right after that block of
+    epochs returned from the kernels); blocks of 3 epochs (BLOCK_ROWS)."""
+    from fastmlp import _engine
+
+    monkeypatch.setattr(_engine, "BLOCK_ROWS", 3 * len(HOOK_X))
+    monkeypatch.setattr(_engine, "FIRST_BLOCK_EPOCHS", 3)
+    keep, calls = _engine.RowOrders.keep, []
+
+    def keep_then_ctrl_c(self, k):
+        keep(self, k)
+        calls.append(k)
+        if len(calls) == block:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_engine.RowOrders, "keep", keep_then_ctrl_c)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["network", "mlp-classifier"])
+def test_ctrl_c_between_blocks_keeps_weights_and_curve_together(name, monkeypatch):
+    """A Ctrl-C after the second block of 3 epochs: the fit stops before the third
+    block's first mini-batch, and the weights, n_iter_ and the loss curve all count
+    6 epochs (the weights bit-identical to a fit of 6). Raised where Python delivers it,
+    it would leave the weights of 6 epochs with a curve of 3."""
+    def make(epochs):
+        if name == "network":
+            return Network([5, 16, 2], batch_size=16, epochs=epochs, random_state=0)
+        return MLPClassifier(hidden_layer_sizes=(16,), batch_size=16, max_iter=epochs,
+                             solver="sgd", tol=0, n_iter_no_change=10**6, random_state=0)
+
+    six = _quiet_fit(make(6), HOOK_X, HOOK_Y)
+    calls = _ctrl_c_after_block(monkeypatch, 2)
+    model = make(50)
+    _stopped_as_by_ctrl_c(model.fit, name)
+    assert calls[:2] == [3, 3]
+    assert model.n_iter_ == 6 and len(model.loss_curve_) == 6
+    assert _same_weights(_weights(model), _weights(six))
+    np.testing.assert_array_equal(model.loss_curve_, six.loss_curve_)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_after_the_last_block_is_raised_once_the_fit_is_recorded(monkeypatch):
+    """A Ctrl-C after the last block: Network.fit raises KeyboardInterrupt with every
+    epoch recorded (not before the curve is)."""
+    _ctrl_c_after_block(monkeypatch, 2)
+    model = Network([5, 16, 2], batch_size=16, epochs=6, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(HOOK_X, HOOK_Y)
+    assert model.n_iter_ == 6 and len(model.loss_curve_) == 6
+    six = Network([5, 16, 2], batch_size=16, epochs=6, random_state=0).fit(HOOK_X, HOOK_Y)
+    assert _same_weights(_weights(model), _weights(six))
+
+
+def test_ctrl_c_in_a_full_batch_fit_stops_before_the_next_iteration(monkeypatch):
+    """rprop (no mini-batches to poll): a Ctrl-C during the third iteration stops the
+    fit before that iteration's weights are copied in, with two recorded."""
+    from fastmlp import _engine
+
+    iteration, calls = _engine.full_batch_iteration, []
+
+    def then_ctrl_c(*args, **kwargs):
+        loss = iteration(*args, **kwargs)
+        calls.append(loss)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(_engine, "full_batch_iteration", then_ctrl_c)
+    model = Network([5, 16, 2], solver="rprop", epochs=20, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(HOOK_X, HOOK_Y)
+    monkeypatch.setattr(_engine, "full_batch_iteration", iteration)
+    two = Network([5, 16, 2], solver="rprop", epochs=2, random_state=0).fit(HOOK_X, HOOK_Y)
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
+    assert _same_weights(_weights(model), _weights(two))
+
+
+def test_a_noted_ctrl_c_stops_only_the_main_threads_epochs():
+    """The Ctrl-C noted for the main thread's fit does not stop a fit in another thread
+    (Python never interrupts one), and stays noted for the main thread."""
+    model = Network([5, 16, 2], batch_size=16, random_state=0)
+    model.partial_fit(HOOK_X, HOOK_Y, classes=[0, 1])
+    _kernels.hold_sigint(True)
+    try:
+        _kernels.note_sigint(signal.SIGINT, None)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(model.partial_fit, HOOK_X, HOOK_Y).result()
+        assert model.n_iter_ == 2
+        assert _kernels.take_sigint()
+    finally:
+        _kernels.hold_sigint(False)
 
 
 # ---- threads ---------------------------------------------------------------------------

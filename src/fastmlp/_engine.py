@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 from numbers import Real
+import signal
+import threading
 import weakref
 
 import numpy as np
@@ -589,6 +591,43 @@ class RowOrders:
                 self._permute(self.current)
         if k and self.compound:
             self.current = orders[k - 1].copy()
+
+
+class CtrlCBetweenEpochs:
+    """Ctrl-C while a fit's epochs run in the main thread is noted, not raised at once.
+
+    Python raises KeyboardInterrupt at whatever line the main thread is on; between two
+    blocks of epochs that can be after the kernels updated the weights and before the
+    loss curve, n_iter_ or the row orders recorded it. Inside this block the SIGINT
+    handler only notes the Ctrl-C (_kernels.note_sigint): the kernels stop before their
+    next mini-batch as for a Ctrl-C they see themselves (the epoch is put back and
+    KeyboardInterrupt returned), the Python code in between runs to its end, `check()`
+    raises a noted Ctrl-C at a safe point of a loop without the kernels, and leaving the
+    block raises one not yet taken (unless an exception is already on its way). Another
+    thread (which Python never interrupts) or a SIGINT handler of the user's is left as
+    it is."""
+
+    def __enter__(self):
+        self.held = (threading.current_thread() is threading.main_thread()
+                     and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.held:
+            _kernels.hold_sigint(True)
+            signal.signal(signal.SIGINT, _kernels.note_sigint)
+        return self
+
+    def check(self):
+        """Raise KeyboardInterrupt if a Ctrl-C was noted."""
+        if self.held and _kernels.take_sigint():
+            raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.held:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            noted = _kernels.take_sigint()
+            _kernels.hold_sigint(False)
+            if noted and exc_type is None:
+                raise KeyboardInterrupt
+        return False
 
 
 class EpochsResult:

@@ -10,6 +10,7 @@ raises ValueError (and an allocation failure MemoryError), never crashes.
 cimport cython
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
                             PyBuffer_Release, PyObject_GetBuffer)
+from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport malloc, free
 
@@ -507,10 +508,40 @@ def interrupt_after_batches(fm_int count):
     _interrupt_countdown = count
 
 
+# Ctrl-C held back while a fit runs (see _engine.CtrlCBetweenEpochs): the SIGINT handler
+# note_sigint only notes it, and the next poll before a mini-batch of the thread that
+# installed it stops the epoch there, or that thread raises it at its next safe point.
+cdef bint _sigint_noted = False
+cdef unsigned long _sigint_thread = 0
+
+
+def note_sigint(signum, frame):
+    """SIGINT handler while a fit in the main thread runs: notes the Ctrl-C (take_sigint)
+    instead of raising KeyboardInterrupt wherever the main thread happens to be."""
+    global _sigint_noted
+    _sigint_noted = True
+
+
+def hold_sigint(bint on):
+    """Ctrl-C noted by note_sigint stops the epochs of the calling thread (on) or of no
+    thread (off); either way a note not yet taken is dropped."""
+    global _sigint_noted, _sigint_thread
+    _sigint_noted = False
+    _sigint_thread = PyThread_get_thread_ident() if on else 0
+
+
+def take_sigint():
+    """Whether a Ctrl-C was noted since the last take (and forget it)."""
+    global _sigint_noted
+    noted, _sigint_noted = _sigint_noted, False
+    return noted
+
+
 cdef int _stop_requested(void *ctx) noexcept nogil:
     """Polled before each mini-batch: runs Python's signal handlers (Ctrl-C) and keeps the
-    exception they raise for the caller to re-raise."""
-    global _interrupt_countdown
+    exception they raise, or a KeyboardInterrupt for a Ctrl-C note_sigint noted for this
+    thread, for the caller to re-raise."""
+    global _interrupt_countdown, _sigint_noted
     with gil:
         if _interrupt_countdown == 0:
             _interrupt_countdown = -1
@@ -522,6 +553,10 @@ cdef int _stop_requested(void *ctx) noexcept nogil:
             PyErr_CheckSignals()
         except BaseException as exc:
             (<list>ctx).append(exc)
+            return 1
+        if _sigint_noted and _sigint_thread == PyThread_get_thread_ident():
+            _sigint_noted = False
+            (<list>ctx).append(KeyboardInterrupt())
             return 1
     return 0
 

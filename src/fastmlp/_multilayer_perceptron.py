@@ -656,51 +656,53 @@ class _FastMLPMixin:
             n_iter = 0
             stopped = False
             blocks = _engine.block_sizes(per_call)
-            while n_iter < self.max_iter and not stopped:
-                k = min(next(blocks), self.max_iter - n_iter)
-                task.begin_epoch(self.coefs_, self.intercepts_)
-                block = _engine.train_epochs(
-                    self.coefs_, self.intercepts_, spec, X_train, y_train,
-                    sample_weight_train, orders.draw(k) if orders is not None else None, k,
-                    batch_size, self._optimizer, run, self.alpha, loss_scale, dropout,
-                    dropout_seed)
-                if orders is not None:  # a failed epoch had drawn its order too
-                    orders.keep(min(k, len(block.losses) + (block.error is not None)))
-                for loss in block.losses:
-                    n_iter += 1
-                    self.n_iter_ = n_iter
-                    self.t_ += n_samples
-                    self.loss_ = loss
-                    self.loss_curve_.append(loss)
-                    if self.verbose:
-                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                    if early_stopping:
-                        self.validation_loss_curve_.append(
-                            self._validation_loss(spec, *validation))
-                    if not rule_in_kernels:
-                        stopped = self._stopping_rule(early_stopping, X_val, y_val,
-                                                      sample_weight_val)
-                if rule_in_kernels:
-                    self.best_loss_ = run["best_loss"]
-                    self._no_improvement_count = run["no_improvement"]
-                    stopped = block.stopped
-                if isinstance(block.error, _engine.Diverged):
-                    raise ValueError(
-                        f"Solver diverged in iteration {n_iter + 1}: {block.error}"
-                    ) from block.error
-                if block.error is not None:
-                    raise block.error
-                if task.active:
-                    stopped = task.end_epoch(self.coefs_, self.intercepts_) or stopped
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter and not stopped:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning,
-                    )
+            # a Ctrl-C stops the kernels before a mini-batch, never this loop's bookkeeping
+            with _engine.CtrlCBetweenEpochs():
+                while n_iter < self.max_iter and not stopped:
+                    k = min(next(blocks), self.max_iter - n_iter)
+                    task.begin_epoch(self.coefs_, self.intercepts_)
+                    block = _engine.train_epochs(
+                        self.coefs_, self.intercepts_, spec, X_train, y_train,
+                        sample_weight_train, orders.draw(k) if orders is not None else None, k,
+                        batch_size, self._optimizer, run, self.alpha, loss_scale, dropout,
+                        dropout_seed)
+                    if orders is not None:  # a failed epoch had drawn its order too
+                        orders.keep(min(k, len(block.losses) + (block.error is not None)))
+                    for loss in block.losses:
+                        n_iter += 1
+                        self.n_iter_ = n_iter
+                        self.t_ += n_samples
+                        self.loss_ = loss
+                        self.loss_curve_.append(loss)
+                        if self.verbose:
+                            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                        if early_stopping:
+                            self.validation_loss_curve_.append(
+                                self._validation_loss(spec, *validation))
+                        if not rule_in_kernels:
+                            stopped = self._stopping_rule(early_stopping, X_val, y_val,
+                                                          sample_weight_val)
+                    if rule_in_kernels:
+                        self.best_loss_ = run["best_loss"]
+                        self._no_improvement_count = run["no_improvement"]
+                        stopped = block.stopped
+                    if isinstance(block.error, _engine.Diverged):
+                        raise ValueError(
+                            f"Solver diverged in iteration {n_iter + 1}: {block.error}"
+                        ) from block.error
+                    if block.error is not None:
+                        raise block.error
+                    if task.active:
+                        stopped = task.end_epoch(self.coefs_, self.intercepts_) or stopped
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter and not stopped:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) "
+                            "reached and the optimization hasn't converged yet."
+                            % self.max_iter,
+                            ConvergenceWarning,
+                        )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
 

@@ -592,7 +592,9 @@ default="relu"
         dropout = _engine.dropout_rates(self.dropout, len(self.coefs_) - 1)
         dropout_seed = (int(self._random_state.randint(0, 2 ** 63 - 1, dtype=np.int64))
                         if dropout is not None else 0)
-        with _EpochReport(epochs, self.verbose, self.progress) as report:
+        # a Ctrl-C stops the kernels before a mini-batch, never this loop's bookkeeping
+        with _engine.CtrlCBetweenEpochs(), \
+                _EpochReport(epochs, self.verbose, self.progress) as report:
             left = epochs
             while left:
                 k = min(per_call, left)
@@ -638,7 +640,9 @@ default="relu"
                 self.step_min, self.step_max)
         spec = self._spec()
         Xk = _engine.kernel_X(X, dtype)
-        with _EpochReport(epochs, self.verbose, self.progress) as report:
+        # a Ctrl-C is raised before an iteration's weights are copied, never halfway
+        with _engine.CtrlCBetweenEpochs() as ctrl_c, \
+                _EpochReport(epochs, self.verbose, self.progress) as report:
             for _ in range(epochs):
                 task.begin_epoch(self.coefs_, self.intercepts_, "rprop-iter")
                 try:
@@ -647,6 +651,7 @@ default="relu"
                 except _engine.Diverged as exc:
                     raise ValueError(
                         f"training diverged in epoch {self.n_iter_ + 1}: {exc}") from exc
+                ctrl_c.check()
                 for dst, src in zip(weights, params.coefs + params.intercepts):
                     dst[...] = src
                 self.n_iter_ += 1
