@@ -29,6 +29,15 @@
  * by columns (op(A) = A^T). */
 enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
 
+/* The kernels' own code beside enum fm_compute: the bfloat16 products of an A whose
+ * pairs pair_batch made (bf16.inc; AVX512_BF16 builds only). */
+#define FM_BF16_PAIRED 0x100
+
+/* Below this many elements pair_batch converts a batch on the calling thread. */
+#define FM_PAIR_PAR_MIN 65536.0
+/* pair_batch asks for the rows of the pair this many pairs ahead of the one it converts */
+#define FM_PAIR_AHEAD 2
+
 /* Below this many flops a GEMM runs on the calling thread: a parallel region costs
  * a few microseconds on an idle machine, and a scheduler time slice on a busy one,
  * which small layers cannot repay. */
