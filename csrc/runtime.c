@@ -176,11 +176,9 @@ void *fm_thread_buffer(size_t bytes)
  * overrun unit, replaces the record of its way rather than joining its average: the
  * record of a way not run for a while is stale, and one overrun is enough to move back
  * to one thread.
- * And when one way is preferred by far (the other costs FM_GOV_CLEAR times as much: all
- * threads on a busy core, one thread for large products on a quiet machine), a trial of
- * the other way costs up to a few units' time: the trials back off at once to
- * FM_GOV_MAX_PERIOD units apart, then further, up to FM_GOV_MAX_PERIOD_CLEAR. Load that
- * arrives meanwhile is still seen at once, by the deadline of the units on all threads. */
+ * And when one thread is preferred by far (all threads cost FM_GOV_CLEAR times as much:
+ * a busy core), a trial of all threads costs a few units' time: the trials back off at
+ * once to FM_GOV_MAX_PERIOD units apart, then further, up to FM_GOV_MAX_PERIOD_CLEAR. */
 #define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
 #define FM_GOV_FIRST_TRIAL 4
 #define FM_GOV_MAX_PERIOD 64
@@ -302,8 +300,7 @@ void fm_gov_end(fm_gov *g)
     /* a trial measures a way not run for a while: its record is stale, and is replaced */
     s->cost[g->all] = s->seen[g->all] && !aborted && !g->trial ? 0.5 * (s->cost[g->all] + c) : c;
     s->seen[g->all] = 1;
-    const int clear = s->cost[1] > FM_GOV_CLEAR * s->cost[0] ||
-                      s->cost[0] > FM_GOV_CLEAR * s->cost[1];
+    const int clear = s->cost[1] > FM_GOV_CLEAR * s->cost[0];
     const fm_int longest = clear ? FM_GOV_MAX_PERIOD_CLEAR : FM_GOV_MAX_PERIOD;
     if (g->trial) {
         const int after = fm_gov_all_cheaper(s);

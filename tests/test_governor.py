@@ -195,34 +195,6 @@ def test_trials_back_off_further_when_all_threads_cost_far_more():
     assert calls <= 2 * 1024
 
 
-def test_trials_of_one_thread_back_off_further_when_it_costs_far_more():
-    # The mirror image: one thread delayed far beyond all (large products on a quiet
-    # machine), and its trials back off up to 1024 units apart too (each costs a unit
-    # of nearly twice the time); a delay that then moves onto all threads is seen at
-    # once, by their deadline, not by a trial.
-    needs_threads()
-    net = small_net()
-    data = X[:SMALL_ROWS]
-
-    def run():
-        _kernels.governor_test_delay(DELAY, 0.0)
-        for _ in range(3000):
-            net.predict(data)
-        on_one = _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][0]
-        # all threads now take five times one thread's recorded time: past the deadline
-        _kernels.governor_test_delay(0.0, 5 * DELAY)
-        for n in range(1, 10):
-            net.predict(data)
-            if _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 0:
-                break
-        return on_one, n
-    on_one, calls = in_new_thread(run)
-    # trials after 4, 8, 64, 128, ..., 1024 units: about ten in 3000 (with a cap of
-    # 64, about 50)
-    assert on_one <= 14
-    assert calls <= 2
-
-
 def test_the_first_unit_after_a_pause_is_a_warm_up():
     # After a pause longer than the other threads spin (FM_GOV_IDLE, 1 ms: the Python
     # between two partial_fit calls), a unit on all threads finds them asleep: it is a
