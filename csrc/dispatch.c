@@ -3,12 +3,44 @@
 #include <stdlib.h>
 #include <strings.h>
 #include "fm_internal.h"
+#if defined(FM_HAVE_AMX)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /* ---- instruction set choice -------------------------------------------------------- */
+#if defined(FM_HAVE_AMX)
+/* Whether this process may use AMX-BF16 tiles: the CPU reports AMX-TILE and AMX-BF16
+ * (CPUID.(7,0):EDX bits 24 and 22), and Linux grants the process the tile data state
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, feature 18; kernels before 5.16 lack
+ * it, and refuse). Asked once; the grant is the whole process's, its threads' and its
+ * forks' too. Elsewhere than Linux: no. */
+static int fm_amx_permitted(void)
+{
+    static int answer = 0; /* 0 not asked yet, 1 yes, -1 no */
+    int a = __atomic_load_n(&answer, __ATOMIC_ACQUIRE);
+    if (a) return a > 0;
+    a = -1;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    unsigned eax, ebx, ecx, edx;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx >> 24 & 1) && (edx >> 22 & 1) &&
+        syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0)
+        a = 1;
+#endif
+    __atomic_store_n(&answer, a, __ATOMIC_RELEASE);
+    return a > 0;
+}
+#endif
+
 static int fm_supported(const fm_table *t)
 {
 #if defined(FM_HAVE_X86_ISAS)
     __builtin_cpu_init();
+#if defined(FM_HAVE_AMX)
+    if (t == &fm_table_amx_bf16)
+        return fm_supported(&fm_table_avx512_bf16) && fm_amx_permitted();
+#endif
 #if defined(FM_HAVE_AVX512BF16)
     if (t == &fm_table_avx512_bf16)
         return fm_supported(&fm_table_avx512) && __builtin_cpu_supports("avx512bf16");
@@ -25,6 +57,9 @@ static int fm_supported(const fm_table *t)
 
 static const fm_table *const fm_tables[] = {
 #if defined(FM_HAVE_X86_ISAS)
+#if defined(FM_HAVE_AMX)
+    &fm_table_amx_bf16,
+#endif
 #if defined(FM_HAVE_AVX512BF16)
     &fm_table_avx512_bf16,
 #endif

@@ -101,6 +101,9 @@ extern const fm_table fm_table_avx512;
 #if defined(FM_HAVE_AVX512BF16)
 extern const fm_table fm_table_avx512_bf16;
 #endif
+#if defined(FM_HAVE_AMX)
+extern const fm_table fm_table_amx_bf16;
+#endif
 #endif
 
 const fm_table *fm_active(void);

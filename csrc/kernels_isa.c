@@ -12,7 +12,7 @@
 #endif
 
 #ifndef FM_ISA
-#error "compile with -DFM_ISA=generic|avx2|avx512|avx512_bf16"
+#error "compile with -DFM_ISA=generic|avx2|avx512|avx512_bf16|amx_bf16"
 #endif
 
 #define REAL float

@@ -16,7 +16,7 @@ ACT = _kernels.ACT_CODES
 def _isas():
     start = _kernels.isa()
     names = []
-    for name in ("generic", "avx2", "avx512", "avx512_bf16"):
+    for name in ("generic", "avx2", "avx512", "avx512_bf16", "amx_bf16"):
         try:
             _kernels.set_isa(name)
         except ValueError:

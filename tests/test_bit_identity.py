@@ -95,7 +95,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     import subprocess
 
     recorded = {}
-    for isa in ("generic", "avx2", "avx512", "avx512_bf16"):
+    for isa in ("generic", "avx2", "avx512", "avx512_bf16", "amx_bf16"):
         code = ("import json, sys; sys.path.insert(0, 'tests'); import test_bit_identity as t;"
                 "from fastmlp import _kernels; print(json.dumps([_kernels.isa(), t.fit_hashes()]))")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -477,7 +477,7 @@ def test_forked_child_predicts_and_trains_like_the_parent():
 
 # ---- the generic kernels' packing buffer ----------------------------------------------
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512", "avx512_bf16"])
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512", "avx512_bf16", "amx_bf16"])
 def test_packed_products_with_long_K_on_every_isa(isa):
     """K >= KC with A packed (transA): the panels of every thread's packing buffer stay
     inside it (on c181bf4 the generic kernels wrote 16 bytes past it for one malloc

@@ -13,7 +13,7 @@ import pytest
 
 from fastmlp import _kernels
 
-ISAS = ["generic", "avx2", "avx512", "avx512_bf16"]
+ISAS = ["generic", "avx2", "avx512", "avx512_bf16", "amx_bf16"]
 
 SCRIPT = """
 import json, sys

@@ -34,7 +34,7 @@ SLOPE = 0.01
 def _supported_isas():
     start = _kernels.isa()
     isas = []
-    for name in ("generic", "avx2", "avx512", "avx512_bf16"):
+    for name in ("generic", "avx2", "avx512", "avx512_bf16", "amx_bf16"):
         try:
             _kernels.set_isa(name)
         except ValueError:

@@ -47,8 +47,16 @@ with warnings.catch_warnings():
     model.fit(X[:1200], y[:1200])
 accuracy = model.score(X[1200:], y[1200:])
 assert accuracy > 0.9, accuracy
+# the bfloat16 products too (on avx512_bf16 and amx_bf16 their own micro-kernels)
+model16 = MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=40,
+                        random_state=0, compute_dtype="bfloat16")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    model16.fit(X[:1200], y[:1200])
+accuracy16 = model16.score(X[1200:], y[1200:])
+assert accuracy16 > 0.9, accuracy16
 if args.proba:
     np.save(args.proba, model.predict_proba(X))
 print(f"  Python {sys.version.split()[0]}, fastmlp {fastmlp.__version__} on "
-      f"{_kernels.isa()}: test accuracy {accuracy:.4f}, OpenMP "
+      f"{_kernels.isa()}: test accuracy {accuracy:.4f} (bfloat16 {accuracy16:.4f}), OpenMP "
       f"{', '.join(os.path.basename(i['filepath']) for i in openmp) or 'none'}")

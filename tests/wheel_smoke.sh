@@ -4,7 +4,7 @@
 # with auditwheel, install it with its runtime dependencies as binary wheels in a fresh
 # virtual environment (no compiler may run), and fit and predict there
 # (tests/wheel_smoke.py) on each instruction set this CPU has
-# (FASTMLP_ISA=generic|avx2|avx512), checking that every path predicts the same within
+# (FASTMLP_ISA=generic|avx2|avx512|avx512_bf16|amx_bf16), checking that every path predicts the same within
 # float tolerance. The repaired wheel is kept in $WHEELHOUSE when that is set.
 set -euo pipefail
 [[ -n ${WHEELHOUSE:-} ]] && WHEELHOUSE=$(realpath -m "$WHEELHOUSE")
@@ -44,6 +44,9 @@ has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
 isas=(generic)
 has avx2 fma && isas+=(avx2)
 has avx512f avx512dq avx512vl avx512bw fma && isas+=(avx512)
+has avx512f avx512dq avx512vl avx512bw fma avx512_bf16 && isas+=(avx512_bf16)
+# AMX needs Linux's grant of the tile state too (arch_prctl, 5.16+), as the dispatcher asks
+has avx512f avx512dq avx512vl avx512bw fma avx512_bf16 amx_tile amx_bf16 && isas+=(amx_bf16)
 echo "[$((SECONDS - start)) s] fitting on each instruction set of this CPU: ${isas[*]}"
 # Run from an empty folder so that the source tree cannot shadow the installed package.
 cd "$work"
