@@ -44,6 +44,26 @@ def test_gemm(benchmark, cfg, shape, product):
     np.testing.assert_allclose(C, expected, rtol=1e-3, atol=1e-3)
 
 
+BF16_SHAPES = [(1024, 1024, 1024), (60000, 784, 256)]  # (M, K, N)
+
+
+@pytest.mark.parametrize("shape", BF16_SHAPES, ids=["x".join(map(str, s)) for s in BF16_SHAPES])
+def test_gemm_bfloat16(benchmark, shape):
+    """The bfloat16 products (issue 16) on the kernels' instruction set (amx_bf16's tiles,
+    avx512_bf16's vdpbf16ps, or the portable path): a square product and the forward
+    product of predict's 60k rows; the rate in extra_info."""
+    M, K, N = shape
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((M, K), dtype=np.float32)
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    C = np.empty((M, N), np.float32)
+    benchmark(_kernels.gemm, A, B, C, compute=_kernels.COMPUTE_CODES["bfloat16"])
+    benchmark.extra_info["isa"] = _kernels.isa()
+    benchmark.extra_info["GFLOP/s"] = round(2 * M * N * K / benchmark.stats["min"] / 1e9)
+    rows = slice(0, 64)
+    np.testing.assert_allclose(C[rows], A[rows] @ B, rtol=0, atol=0.05 * np.sqrt(K))
+
+
 @pytest.fixture(scope="module")
 def fashion():
     X, y = load_data("fashion", "float32")
