@@ -4,6 +4,8 @@ kernels' integer add), and the bfloat16 GEMM of every instruction set against Nu
 product of the rounded operands, within float32 tolerance, for the transposes and
 epilogues the network uses.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -247,3 +249,30 @@ def test_bf16_binding_checks():
         _kernels.round_bfloat16(A.astype(np.float64), np.empty((3, 4)))
     with pytest.raises(ValueError, match="C-contiguous"):
         _kernels.gemm(np.asfortranarray(np.ones((3, 4), np.float32)), B, C, compute=BF16)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_bf16_gemm_runs_in_a_forked_child(isa):
+    """A forked child runs the products its parent ran (amx_bf16: Linux's grant of the
+    tile state, asked for by the parent, holds in the child), with the same numbers."""
+    rng = np.random.default_rng(5)
+    A, B = _operands(rng, 50, 70, 33, 0, 0)
+    C = np.empty((50, 70), np.float32)
+    _kernels.gemm(A, B, C, compute=BF16)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its product's bytes down the pipe, then out
+        code = 1
+        try:
+            D = np.empty_like(C)
+            _kernels.gemm(A, B, D, compute=BF16)
+            os.write(write, D.tobytes())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        got = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    np.testing.assert_array_equal(np.frombuffer(got, np.float32).reshape(C.shape), C)
