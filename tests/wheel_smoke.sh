@@ -4,8 +4,9 @@
 # with auditwheel, install it with its runtime dependencies as binary wheels in a fresh
 # virtual environment (no compiler may run), and fit and predict there
 # (tests/wheel_smoke.py) on each instruction set this CPU has
-# (FASTMLP_ISA=generic|avx2|avx512|avx512_bf16|amx_bf16), checking that every path predicts the same within
-# float tolerance. The repaired wheel is kept in $WHEELHOUSE when that is set.
+# (FASTMLP_ISA=generic|avx2|avx512|avx512_bf16|amx_bf16), checking that every path
+# predicts the same within float tolerance. The repaired wheel is kept in $WHEELHOUSE
+# when that is set.
 set -euo pipefail
 [[ -n ${WHEELHOUSE:-} ]] && WHEELHOUSE=$(realpath -m "$WHEELHOUSE")
 cd "$(dirname "$0")/.."
