@@ -9,6 +9,7 @@ quickest and the median epoch of each variant and their ratio to the first.
 
     python bench/ab.py --base HEAD~1 -c seed mnist           # the last commit's effect
     python bench/ab.py -c wide --variants new:1 new:2        # two threads against one
+    python bench/ab.py --compute bfloat16 -c mnist wide      # the bfloat16 epochs
 
 A variant is BUILD:THREADS, BUILD being "base" (the --base revision, built with CMake
 into --scratch) or "new" (the fastmlp that Python imports here).
@@ -56,7 +57,7 @@ def build_base(rev, scratch):
     return pkg
 
 
-def worker(pkg, config):
+def worker(pkg, config, compute):
     """Set up one configuration, then run one epoch per line read; print its seconds."""
     if pkg:
         # ahead of the installed fastmlp, editable installs' import hooks included
@@ -69,7 +70,7 @@ def worker(pkg, config):
     assert not pkg or fastmlp.__file__.startswith(pkg), fastmlp.__file__
     cfg = compare.CONFIGS[config]
     X, y = compare.load_data(cfg.data, cfg.dtype)
-    contender = compare.FastMLP()
+    contender = compare.FastMLPEpochBF16() if compute == "bfloat16" else compare.FastMLP()
     contender.setup(cfg, X, y, compare.layer_sizes(cfg, X, y))
     contender.run()  # warm-up
     print("ready", flush=True)
@@ -77,12 +78,12 @@ def worker(pkg, config):
         print(compare.timed(contender.run), flush=True)
 
 
-def compare_variants(config, variants, pkg, repeats):
+def compare_variants(config, variants, pkg, repeats, compute):
     procs = {}
     for v in variants:
         build, threads = v.split(":")
         env = dict(os.environ, OMP_NUM_THREADS=threads)
-        args = [sys.executable, __file__, "--worker", config]
+        args = [sys.executable, __file__, "--worker", config, "--compute", compute]
         if build == "base":
             args += ["--pkg", pkg]
         procs[v] = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -116,11 +117,14 @@ def main(argv=None):
                         help="timed epochs per variant (default: 11)")
     parser.add_argument("--scratch", default=os.path.join(ROOT, "build", "ab"),
                         help="where the base revision is built")
+    parser.add_argument("--compute", choices=["float32", "bfloat16"], default="float32",
+                        help="the products of the epochs (default: the configuration's "
+                             "float32/float64; bfloat16: compute_dtype='bfloat16')")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--pkg", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.pkg, args.worker)
+        return worker(args.pkg, args.worker, args.compute)
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     variants = args.variants or [f"base:{threads}", f"new:{threads}"]
     pkg = None
@@ -129,7 +133,7 @@ def main(argv=None):
         pkg = build_base(args.base, args.scratch)
         print(f"built {args.base} in {time.perf_counter() - t0:.0f} s", flush=True)
     for config in args.configs:
-        compare_variants(config, variants, pkg, args.repeats)
+        compare_variants(config, variants, pkg, args.repeats, args.compute)
     return 0
 
 

@@ -100,13 +100,14 @@ def test_the_bfloat16_gradient_is_within_bfloat16_tolerance_of_float32s():
 
 
 @pytest.mark.parametrize("n, sizes", [(256, (40, 64, 48, 10)), (255, (41, 64, 48, 10)),
-                                      (33, (1, 7, 10))])
+                                      (33, (1, 7, 10)), (1100, (2101, 8, 10))])
 def test_training_steps_with_the_bfloat16_gradient(n, sizes):
     """One SGD step over all rows (shuffled: the first layer reads its rows where they
     lie; with AVX512_BF16, paired once for both its products, pair_batch) moves the
     weights by the learning rate times the bfloat16 gradient of loss_and_grad (which
     packs each product's operands), and not by float32's; odd widths and row counts
-    leave a bfloat16 without its partner."""
+    leave a bfloat16 without its partner; the last case's products run over several
+    blocks of K (its width, and its batch, in the weight gradient)."""
     X, Y, coefs, intercepts = _problem(2, n=n, sizes=sizes)
     out = {}
     for cd in (None, "bfloat16"):
