@@ -160,8 +160,8 @@ EVENT_STOP, EVENT_LR_DECREASED = int(FM_EVENT_STOP), int(FM_EVENT_LR_DECREASED)
 
 
 def isa():
-    """The instruction set the kernels run on: 'generic', 'avx2', 'avx512' or
-    'avx512_bf16'."""
+    """The instruction set the kernels run on: 'generic', 'avx2', 'avx512',
+    'avx512_bf16' or 'amx_bf16'."""
     return fm_isa().decode()
 
 

@@ -87,7 +87,9 @@ _COMPUTE_DTYPE_DOC = """    compute_dtype : {None, 'bfloat16'}, default=None
         bfloat16 (nearest even) and the products summed in float32; the weights, the
         optimiser's state, the activations, the losses and the updates are float32.
         float64 X is converted to float32, and prediction computes in float32 too.
-        Pays on CPUs with AVX512_BF16 for hidden layers of a few hundred units or more.
+        Pays on CPUs with AMX-BF16 (Intel Sapphire Rapids and later) or with an
+        AVX512_BF16 at twice the float32 rate (AMD Zen 4 and later), for hidden layers of
+        a few hundred units or more.
 """
 
 # fastmlp's parameters and attributes, in the numpydoc of scikit-learn's docstrings.

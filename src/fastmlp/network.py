@@ -145,10 +145,11 @@ default="relu"
         float32; the weights, the optimiser's state, the activations, the losses and the
         updates stay float32. It needs ``dtype=np.float32`` (float64 is refused with a
         ValueError; float64 X is converted to float32 like any X). It pays on CPUs with
-        AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and
-        later) for layers of a few hundred units or more; elsewhere the products are
-        computed from the same rounded operands in float32, for the same results within
-        float32 rounding, and no faster.
+        AMX-BF16 (Intel Sapphire Rapids and later: the tiles) or with an AVX512_BF16 at
+        twice the float32 rate (AMD Zen 4 and later), for layers of a few hundred units
+        or more; Intel's AVX512_BF16 without AMX runs at the float32 rate and is slower
+        than float32; elsewhere the products are computed from the same rounded operands
+        in float32, for the same results within float32 rounding, and no faster.
     dropout : float or list of float, default=0.0
         The probability that a hidden unit is dropped from a training row (inverted
         dropout: the kept units are scaled by 1 / (1 - p); nothing is dropped in
