@@ -10,9 +10,15 @@ quickest and the median epoch of each variant and their ratio to the first.
     python bench/ab.py --base HEAD~1 -c seed mnist           # the last commit's effect
     python bench/ab.py -c wide --variants new:1 new:2        # two threads against one
     python bench/ab.py --compute bfloat16 -c mnist wide      # the bfloat16 epochs
+    python bench/ab.py --all-threads -c mnist                # kernels, not the governor
 
 A variant is BUILD:THREADS, BUILD being "base" (the --base revision, built with CMake
 into --scratch) or "new" (the fastmlp that Python imports here).
+
+With --all-threads the batches run on all the variant's threads whatever the thread
+governor would choose (its test hook makes one thread look a second slower per unit; it
+still tries one thread every 64 batches): when the machine's pace drifts, the governor's
+choices drift with it, and they then decide a comparison of kernels more than the kernels.
 """
 import argparse
 import os
@@ -57,7 +63,7 @@ def build_base(rev, scratch):
     return pkg
 
 
-def worker(pkg, config, compute):
+def worker(pkg, config, compute, all_threads):
     """Set up one configuration, then run one epoch per line read; print its seconds."""
     if pkg:
         # ahead of the installed fastmlp, editable installs' import hooks included
@@ -68,6 +74,9 @@ def worker(pkg, config, compute):
     import compare
     import fastmlp
     assert not pkg or fastmlp.__file__.startswith(pkg), fastmlp.__file__
+    if all_threads:
+        from fastmlp import _kernels
+        _kernels.governor_test_delay(1.0, 0.0)
     cfg = compare.CONFIGS[config]
     X, y = compare.load_data(cfg.data, cfg.dtype)
     contender = compare.FastMLPEpochBF16() if compute == "bfloat16" else compare.FastMLP()
@@ -78,12 +87,14 @@ def worker(pkg, config, compute):
         print(compare.timed(contender.run), flush=True)
 
 
-def compare_variants(config, variants, pkg, repeats, compute):
+def compare_variants(config, variants, pkg, repeats, compute, all_threads):
     procs = {}
     for v in variants:
         build, threads = v.split(":")
         env = dict(os.environ, OMP_NUM_THREADS=threads)
         args = [sys.executable, __file__, "--worker", config, "--compute", compute]
+        if all_threads:
+            args.append("--all-threads")
         if build == "base":
             args += ["--pkg", pkg]
         procs[v] = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -120,11 +131,13 @@ def main(argv=None):
     parser.add_argument("--compute", choices=["float32", "bfloat16"], default="float32",
                         help="the products of the epochs (default: the configuration's "
                              "float32/float64; bfloat16: compute_dtype='bfloat16')")
+    parser.add_argument("--all-threads", action="store_true",
+                        help="batches on all threads, whatever the thread governor says")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--pkg", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.pkg, args.worker, args.compute)
+        return worker(args.pkg, args.worker, args.compute, args.all_threads)
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     variants = args.variants or [f"base:{threads}", f"new:{threads}"]
     pkg = None
@@ -133,7 +146,8 @@ def main(argv=None):
         pkg = build_base(args.base, args.scratch)
         print(f"built {args.base} in {time.perf_counter() - t0:.0f} s", flush=True)
     for config in args.configs:
-        compare_variants(config, variants, pkg, args.repeats, args.compute)
+        compare_variants(config, variants, pkg, args.repeats, args.compute,
+                         args.all_threads)
     return 0
 
 
