@@ -42,6 +42,12 @@ enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
  * a few microseconds on an idle machine, and a scheduler time slice on a busy one,
  * which small layers cannot repay. */
 #define FM_PAR_MIN_FLOPS 2.0e6
+/* Inside a unit of work the governor runs on all threads (runtime.c), the floor is lower:
+ * the other threads are awake, waiting for the unit's next parallel region, and the
+ * governor has timed the unit against one thread. A small layer's product on one thread
+ * would leave them idle, and its output, written on one core, would be read from there
+ * by the others. */
+#define FM_PAR_MIN_FLOPS_IN_UNIT 0.5e6
 
 /* The activation of layer l's output: the output unit for the last layer, else the
  * layer's hidden activation. */
@@ -126,6 +132,8 @@ typedef struct {
 } fm_gov;
 void fm_gov_begin(fm_gov *g, int kind, double flops);
 void fm_gov_end(fm_gov *g);
+/* 1 while the calling thread runs a unit of work on all threads. */
+int fm_gov_all_threads(void);
 /* A monotonic clock in seconds. */
 double fm_seconds(void);
 int fm_omp_thread(void);

@@ -256,6 +256,11 @@ void fm_gov_begin(fm_gov *g, int kind, double flops)
     fm_gov_current = g->all ? g : NULL;
 }
 
+int fm_gov_all_threads(void)
+{
+    return fm_gov_current != NULL;
+}
+
 int fm_gov_preferred(int kind, double flops)
 {
     const fm_gov_slot *s = fm_gov_find(kind, flops);
