@@ -178,7 +178,9 @@ void *fm_thread_buffer(size_t bytes)
  * to one thread.
  * And when one thread is preferred by far (all threads cost FM_GOV_CLEAR times as much:
  * a busy core), a trial of all threads costs a few units' time: the trials back off at
- * once to FM_GOV_MAX_PERIOD units apart, then further, up to FM_GOV_MAX_PERIOD_CLEAR. */
+ * once to FM_GOV_CLEAR_PERIOD units apart, then further, up to FM_GOV_MAX_PERIOD_CLEAR.
+ * (FM_GOV_MAX_PERIOD there, before: an L-BFGS fit of 60 units paid a trial in every
+ * other fit, each a tenth of the fit's time, on the AMD EPYC of bench/contention.py.) */
 #define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
 #define FM_GOV_FIRST_TRIAL 4
 #define FM_GOV_MAX_PERIOD 64
@@ -187,6 +189,7 @@ void *fm_thread_buffer(size_t bytes)
 #define FM_GOV_IDLE 1e-3 /* seconds between units after which the other threads sleep */
 #define FM_GOV_CLEAR 1.5
 #define FM_GOV_MAX_PERIOD_CLEAR 1024
+#define FM_GOV_CLEAR_PERIOD 256
 
 typedef struct {
     double cost[2];         /* seconds per flop, one thread [0] and all [1] */
@@ -196,7 +199,9 @@ typedef struct {
     int last_all;           /* the last unit ran on all threads to its end */
     double last_end;        /* when the last unit ended (fm_seconds) */
     int hold, hold_trial;   /* the next unit runs on all threads: the warm-up's sequel */
-    int overruns;           /* overruns in a row of all threads, when preferred */
+    int overruns;           /* overruns of all threads, when preferred, since they last
+                               ran FM_GOV_MAX_PERIOD units in a row to their end */
+    fm_int completed;       /* units on all threads in a row, preferred, run to their end */
 } fm_gov_slot;
 
 static _Thread_local fm_gov_slot fm_gov_slots[FM_WORK_KINDS][FM_GOV_SIZES];
@@ -310,7 +315,7 @@ void fm_gov_end(fm_gov *g)
     if (g->trial) {
         const int after = fm_gov_all_cheaper(s);
         fm_int next = s->period * 2;
-        if (clear && next < FM_GOV_MAX_PERIOD) next = FM_GOV_MAX_PERIOD;
+        if (clear && next < FM_GOV_CLEAR_PERIOD) next = FM_GOV_CLEAR_PERIOD;
         s->period = after != before ? FM_GOV_FIRST_TRIAL : next < longest ? next : longest;
         s->next_trial = s->count + s->period;
     } else if (aborted) {
@@ -322,8 +327,11 @@ void fm_gov_end(fm_gov *g)
         s->period = FM_GOV_FIRST_TRIAL << (s->overruns < 4 ? s->overruns : 4);
         s->next_trial = s->count + s->period;
         s->overruns++;
-    } else if (g->all) {
-        s->overruns = 0; /* a unit on all threads, preferred, ran to its end */
+        s->completed = 0;
+    } else if (g->all && ++s->completed >= FM_GOV_MAX_PERIOD) {
+        /* all threads preferred, and running to their end for a while: a lucky streak on
+         * a busy core is shorter (the back-off above is not undone by a few) */
+        s->overruns = 0;
     }
     g->slot = NULL;
 }

@@ -73,10 +73,11 @@ def test_predict_moves_to_the_cheaper_way_and_back():
         return calls
     first, second = in_new_thread(run)
     assert first == 100  # one thread preferred after 100 calls (their trials of all
-    # threads confirming it, the trial period grew to its longest)
-    # a record that favoured one thread for long tries all threads again within
-    # twice the longest trial period (64 units)
-    assert second <= 2 * 64
+    # threads confirming it)
+    # a record that favoured one thread by far (all threads DELAY slower) tries all
+    # threads again within FM_GOV_CLEAR_PERIOD (256) units of the trial that found it so,
+    # which came among the first few calls
+    assert second <= 256
 
 
 def test_lbfgs_calls_move_to_one_thread_when_all_are_delayed():
@@ -281,3 +282,43 @@ def test_one_overrun_of_preferred_all_threads_is_tried_again_soon():
         return None
     calls = in_new_thread(run)
     assert calls is not None and calls <= 8
+
+
+def test_a_short_streak_on_all_threads_keeps_the_back_off_of_overruns():
+    # On a busy core a trial of all threads can be lucky (the other work paused) and the
+    # units after it overrun: each overrun of preferred all threads puts the next trial
+    # twice as far off (4, 8, ... units). A few units on all threads that ran to their end
+    # between two overruns must not undo that (it takes FM_GOV_MAX_PERIOD in a row).
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def calls_until_all_preferred():
+        for n in range(1, 100):
+            net.predict(data)
+            if _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1:
+                return n
+        return None
+
+    def overrun():
+        _kernels.governor_test_delay(DELAY, 3 * DELAY)
+        net.predict(data)
+        assert _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 0
+        _kernels.governor_test_delay(DELAY, 0.0)  # the next trial is lucky
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)
+        for _ in range(60):
+            net.predict(data)
+        overrun()
+        first = calls_until_all_preferred()
+        for _ in range(3):  # a short streak on all threads, each to its end
+            net.predict(data)
+        assert _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1
+        overrun()
+        return first, calls_until_all_preferred()
+    first, second = in_new_thread(run)
+    # the first overrun: tried again after 4 units (a warm-up and a timed unit on all
+    # threads then); the second, after the streak: after 8
+    assert first is not None and second is not None
+    assert second == first + 4
