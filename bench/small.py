@@ -16,6 +16,11 @@ Each timing is the best of --repeat runs; the contenders alternate run by run. O
 is threadpoolctl's limit of 1 on every BLAS and OpenMP runtime in the process (fastmlp's
 too); default threads is no limit. Prints seconds and ratios (scikit-learn / fastmlp; one
 thread / default threads).
+
+Then the arithmetic of the SGD/Adam example, which bounds its ratio: the flops of its
+products (forward, weight gradients and deltas of every epoch the fits run, on the rows
+they train on), and the seconds they take at NumPy's own one-thread float64 matmul rate,
+measured in the same run, against a tenth of scikit-learn's one-thread time.
 """
 import argparse
 import os
@@ -125,6 +130,34 @@ def case_workloads():
             for name, (X, y, p) in cases.items()}
 
 
+def sgd_adam_flops():
+    """The flops of the SGD/Adam example's products: per epoch, each layer's forward
+    product and weight gradient, and the deltas of all layers but the first, on the rows
+    the fit trains on (all: early_stopping is off); epochs as the fits run them."""
+    total = 0
+    for X, y, max_iter in strategy_data():
+        for params in STRATEGIES:
+            mlp = fastmlp.MLPClassifier(random_state=0, max_iter=max_iter, **params).fit(X, y)
+            sizes = [X.shape[1], *mlp.hidden_layer_sizes, mlp.n_outputs_]
+            io = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+            total += 2 * len(X) * (2 * sum(io) + sum(io[1:])) * mlp.n_iter_
+    return total
+
+
+def float64_rate(n=1024, repeat=5):
+    """NumPy's one-thread float64 matmul rate (flop/s), best of repeat."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    C = np.empty((n, n))
+    best = np.inf
+    with threadpool_limits(limits=1):
+        for _ in range(repeat + 1):
+            t0 = time.perf_counter()
+            np.matmul(A, B, out=C)
+            best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+
 # Seconds of rest before each run: a BLAS or OpenMP thread pool goes on spinning for a
 # while after its last call, and would take the cores of the next contender's run.
 SETTLE = 0.25
@@ -150,6 +183,7 @@ def report(name, runs, repeat):
     skd, fmd = best["scikit-learn", "default"], best["fastmlp", "default"]
     print(f"{name:28} {sk1:9.3f} {fm1:9.3f} {sk1 / fm1:7.1f}x {skd:9.3f} {fmd:9.3f} "
           f"{skd / fmd:7.1f}x {fm1 / fmd:9.2f}")
+    return best
 
 
 def main(argv=None):
@@ -178,7 +212,17 @@ def main(argv=None):
         workloads.update(case_workloads())
     for name, by_who in workloads.items():
         runs = {(who, t): run for who, run in by_who.items() for t in threads}
-        report(name, runs, args.repeat)
+        best = report(name, runs, args.repeat)
+        if name.startswith("gallery sgd/adam"):
+            sk1, fm1 = best["scikit-learn", "1 thread"], best["fastmlp", "1 thread"]
+    if args.only in (None, "sgd-adam"):
+        flops, rate = sgd_adam_flops(), float64_rate()
+        floor = flops / rate
+        print(f"SGD/Adam example's arithmetic: {flops / 1e9:.2f} GFLOP of float64 products; "
+              f"at NumPy's one-thread float64 rate here ({rate / 1e9:.0f} GFLOP/s) "
+              f"{floor:.3f} s, against fastmlp's {fm1:.3f} s ({floor / fm1:.0%} of that "
+              f"rate overall); 10x scikit-learn's one thread is {sk1 / 10:.3f} s, which "
+              f"asks for {floor / (sk1 / 10):.0%} of it")
 
 
 if __name__ == "__main__":
