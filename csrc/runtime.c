@@ -180,7 +180,12 @@ void *fm_thread_buffer(size_t bytes)
  * a busy core), a trial of all threads costs a few units' time: the trials back off at
  * once to FM_GOV_CLEAR_PERIOD units apart, then further, up to FM_GOV_MAX_PERIOD_CLEAR.
  * (FM_GOV_MAX_PERIOD there, before: an L-BFGS fit of 60 units paid a trial in every
- * other fit, each a tenth of the fit's time, on the AMD EPYC of bench/contention.py.) */
+ * other fit, each a tenth of the fit's time, on the AMD EPYC of bench/contention.py.)
+ * The same when all threads are preferred by far (one thread costs FM_GOV_CLEAR times as
+ * much: a quiet machine): a trial of one thread then costs most of a unit, and a busy core
+ * shows itself without one, in the overruns of all threads' deadline and in their own
+ * record. (Every 64 units, the trials and the flips they caused cost bfloat16 mnist's
+ * two-thread epochs 2-5% on the AMD EPYC.) */
 #define FM_GOV_SIZES 24      /* size classes: log2 of the flops from FM_PAR_MIN_FLOPS */
 #define FM_GOV_FIRST_TRIAL 4
 #define FM_GOV_MAX_PERIOD 64
@@ -310,7 +315,8 @@ void fm_gov_end(fm_gov *g)
     /* a trial measures a way not run for a while: its record is stale, and is replaced */
     s->cost[g->all] = s->seen[g->all] && !aborted && !g->trial ? 0.5 * (s->cost[g->all] + c) : c;
     s->seen[g->all] = 1;
-    const int clear = s->cost[1] > FM_GOV_CLEAR * s->cost[0];
+    const int clear = s->cost[1] > FM_GOV_CLEAR * s->cost[0] ||
+                      s->cost[0] > FM_GOV_CLEAR * s->cost[1];
     const fm_int longest = clear ? FM_GOV_MAX_PERIOD_CLEAR : FM_GOV_MAX_PERIOD;
     if (g->trial) {
         const int after = fm_gov_all_cheaper(s);

@@ -196,6 +196,33 @@ def test_trials_back_off_further_when_all_threads_cost_far_more():
     assert calls <= 2 * 1024
 
 
+def test_trials_of_one_thread_back_off_further_when_it_costs_far_more():
+    # One thread delayed far beyond all (a quiet machine, where all threads are cheaper
+    # by far): its trials back off to 256 units apart at once, then up to 1024. When all
+    # threads then slow down, their own record shows it, without a trial: one thread is
+    # preferred again within a few units.
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)
+        for _ in range(3000):
+            net.predict(data)
+        on_one = _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][0]
+        _kernels.governor_test_delay(0.0, DELAY)
+        for n in range(1, 100):
+            net.predict(data)
+            if _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 0:
+                return on_one, n
+        return on_one, None
+    on_one, calls = in_new_thread(run)
+    # trials after 4, then 256, 512, 1024 units: five in 3000 with the first unit (with a
+    # cap of 64, about 50)
+    assert on_one <= 8
+    assert calls is not None and calls <= 8
+
+
 def test_the_first_unit_after_a_pause_is_a_warm_up():
     # After a pause longer than the other threads spin (FM_GOV_IDLE, 1 ms: the Python
     # between two partial_fit calls), a unit on all threads finds them asleep: it is a
@@ -248,7 +275,8 @@ def test_a_trial_replaces_the_stale_record():
         assert _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == 1
         _kernels.governor_test_delay(0.0, DELAY / 4)
         runs = _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][0]
-        for _ in range(200):
+        # (one thread, 4x dearer, is preferred by far: its trials come 256 units apart)
+        for _ in range(2 * 256):
             net.predict(data)
             if _kernels.governor_stats(PREDICT, SMALL_FLOPS)["runs"][0] > runs:
                 return _kernels.governor_preferred(PREDICT, SMALL_FLOPS)
