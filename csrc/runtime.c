@@ -339,5 +339,11 @@ void fm_gov_end(fm_gov *g)
          * a busy core is shorter (the back-off above is not undone by a few) */
         s->overruns = 0;
     }
+    if (!g->trial && !aborted && fm_gov_all_cheaper(s) != before) {
+        /* the way run, by its own record, lost the lead: the other is tried soon, not
+         * after the long period the trials had reached (up to 1024 units) */
+        s->period = FM_GOV_FIRST_TRIAL;
+        s->next_trial = s->count + s->period;
+    }
     g->slot = NULL;
 }

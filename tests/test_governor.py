@@ -223,6 +223,35 @@ def test_trials_of_one_thread_back_off_further_when_it_costs_far_more():
     assert calls is not None and calls <= 8
 
 
+def test_a_lead_lost_outside_a_trial_brings_the_next_trial_close():
+    # All threads preferred by far, trials of one thread 1024 units apart. All threads
+    # slow down, within their deadline: their own record hands the lead to one thread
+    # (no trial). When the slowdown ends, all threads are tried again within a few units,
+    # not where the 1024-unit period would put it.
+    needs_threads()
+    net = small_net()
+    data = X[:SMALL_ROWS]
+
+    def calls_until(preferred):
+        for n in range(1, 2000):
+            net.predict(data)
+            if _kernels.governor_preferred(PREDICT, SMALL_FLOPS) == preferred:
+                return n
+        return None
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)
+        for _ in range(3000):
+            net.predict(data)
+        _kernels.governor_test_delay(DELAY, DELAY)  # all threads as slow as one
+        to_one = calls_until(0)
+        _kernels.governor_test_delay(DELAY, 0.0)
+        return to_one, calls_until(1)
+    to_one, back = in_new_thread(run)
+    assert to_one is not None and to_one <= 8
+    assert back is not None and back <= 8
+
+
 def test_the_first_unit_after_a_pause_is_a_warm_up():
     # After a pause longer than the other threads spin (FM_GOV_IDLE, 1 ms: the Python
     # between two partial_fit calls), a unit on all threads finds them asleep: it is a
