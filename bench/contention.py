@@ -4,8 +4,8 @@ kept busy by another process (a bounded pure-Python spin) and on a quiet machine
     python bench/contention.py [--rows 20000] [--repeats 5] [--cases ...] [--quiet-only]
 
 Two worker processes hold the same data, one started with OMP_NUM_THREADS=1 and one
-without; they take turns, run by run (medians of --repeats after one warm-up run), so a
-busy moment slows both alike. Cases: an MLPClassifier epoch (partial_fit) for every
+without; they take turns, run by run, each first in every other round (medians of
+--repeats after one warm-up run), so a busy moment slows both alike. Cases: an MLPClassifier epoch (partial_fit) for every
 configuration of bench/compare.py on the first --rows rows of Fashion-MNIST (tabular:
 its synthetic data), predict_proba on all 60,000 rows (compare.py's 784-256-10), and an
 L-BFGS fit (5,000 x 64 -> 100 -> 10, 60 iterations). Prints seconds and default / one
@@ -104,8 +104,11 @@ def measure(cases, rows, repeats, busy):
     try:
         for name in cases:
             times = {threads: [] for threads in workers}
-            for _ in range(repeats):
-                for threads, (_, conn) in workers.items():
+            for rep in range(repeats):
+                # in turn, the first one way and then the other, so that neither always
+                # runs right after the other's run
+                order = list(workers.items())
+                for threads, (_, conn) in order[::-1] if rep % 2 else order:
                     conn.send(("run", name))
                     times[threads].append(conn.recv())
             med = {t: statistics.median(v) for t, v in times.items()}
