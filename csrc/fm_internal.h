@@ -35,8 +35,8 @@ enum { FM_A_PACKED, FM_A_ROWS, FM_A_COLS };
 
 /* Below this many elements pair_batch converts a batch on the calling thread. */
 #define FM_PAIR_PAR_MIN 65536.0
-/* pair_batch asks for the rows of the pair this many pairs ahead of the one it converts */
-#define FM_PAIR_AHEAD 2
+/* pair_batch converts this many pairs of rows together, a vector of each in turn */
+#define FM_PAIR_GROUP 4
 
 /* Below this many flops a GEMM runs on the calling thread: a parallel region costs
  * a few microseconds on an idle machine, and a scheduler time slice on a busy one,
