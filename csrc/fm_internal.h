@@ -131,6 +131,12 @@ typedef struct {
     double deadline;      /* when a unit on all threads gives up on them */
 } fm_gov;
 void fm_gov_begin(fm_gov *g, int kind, double flops);
+/* The same for a part (flops) of a unit of work (whole flops) whose record it keeps: a
+ * trial of one thread on the first rows of a predict call. */
+void fm_gov_begin_part(fm_gov *g, int kind, double whole, double flops);
+/* Whether the next unit of a kind and size would run on one thread to learn its cost (its
+ * first timing, or a trial while all threads are preferred). */
+int fm_gov_one_to_learn(int kind, double flops);
 void fm_gov_end(fm_gov *g);
 /* 1 while the calling thread runs a unit of work on all threads. */
 int fm_gov_all_threads(void);

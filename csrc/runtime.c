@@ -234,27 +234,45 @@ static fm_gov_slot *fm_gov_find(int kind, double flops)
     return &fm_gov_slots[kind][size];
 }
 
+/* The way the next unit of a record runs (1: all threads), and whether it is a trial. */
+static int fm_gov_way(const fm_gov_slot *s, int *trial)
+{
+    *trial = 0;
+    if (s->hold) {
+        *trial = s->hold_trial;
+        return 1; /* after a warm-up: the unit that is timed */
+    }
+    if (!s->seen[1]) return 1; /* each way once first */
+    if (!s->seen[0]) return 0;
+    const int all_cheaper = fm_gov_all_cheaper(s);
+    *trial = s->count >= s->next_trial;
+    return *trial ? !all_cheaper : all_cheaper;
+}
+
+int fm_gov_one_to_learn(int kind, double flops)
+{
+    const fm_gov_slot *s = fm_gov_find(kind, flops);
+    int trial;
+    return s && fm_omp_threads() > 1 && !fm_gov_way(s, &trial) &&
+           (trial || !s->seen[0]);
+}
+
 void fm_gov_begin(fm_gov *g, int kind, double flops)
 {
+    fm_gov_begin_part(g, kind, flops, flops);
+}
+
+void fm_gov_begin_part(fm_gov *g, int kind, double whole, double flops)
+{
     g->slot = NULL;
-    fm_gov_slot *s = fm_gov_find(kind, flops); /* NULL: too small for threads */
+    fm_gov_slot *s = fm_gov_find(kind, whole); /* NULL: too small for threads */
     if (!s) return;
     const int nt = fm_omp_threads();
     if (nt <= 1) return;
-    g->trial = 0;
-    if (s->hold) {
-        g->all = 1; /* after a warm-up: the unit that is timed */
-        g->trial = s->hold_trial;
-    } else if (!s->seen[1]) {
-        g->all = 1; /* each way once first */
-    } else if (!s->seen[0]) {
-        g->all = 0;
+    g->all = fm_gov_way(s, &g->trial);
+    if (!s->hold && s->seen[1] && !s->seen[0]) { /* the first unit on one thread */
         s->period = FM_GOV_FIRST_TRIAL;
         s->next_trial = s->count + 1 + s->period;
-    } else {
-        const int all_cheaper = fm_gov_all_cheaper(s);
-        g->trial = s->count >= s->next_trial;
-        g->all = g->trial ? !all_cheaper : all_cheaper;
     }
     g->slot = s;
     g->flops = flops;

@@ -379,3 +379,44 @@ def test_a_short_streak_on_all_threads_keeps_the_back_off_of_overruns():
     # threads then); the second, after the streak: after 8
     assert first is not None and second is not None
     assert second == first + 4
+
+
+
+def test_a_large_predict_learns_one_thread_on_its_first_rows():
+    # When a predict call of at least 16,384 rows falls on a unit the governor would run
+    # on one thread to learn its cost (the first timing, or a trial while all threads are
+    # preferred), only its first 8,192 rows (FM_PREDICT_TRIAL_ROWS) are that unit, and
+    # the rest of the call is the next unit, on all threads: a user's third 60,000-row
+    # call no longer runs at half speed. Outputs are the same bit for bit, and the same as
+    # predicting the rows in parts.
+    needs_threads()
+    n = 20000
+    rows = np.random.default_rng(1).normal(size=(n, 20)).astype(np.float32)
+    net = fastmlp.Network([20, 64, 3], epochs=1, random_state=0).fit(rows[:300], y[:300] % 3)
+    flops = 2 * n * (20 * 64 + 64 * 3)
+    parts = np.concatenate([net.predict_proba(rows[i:i + 1000]) for i in range(0, n, 1000)])
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)  # all threads preferred for certain
+        seen = []
+        for _ in range(7):
+            np.testing.assert_array_equal(net.predict_proba(rows), parts)
+            seen.append(_kernels.governor_stats(PREDICT, flops)["runs"])
+        cost_one = _kernels.governor_stats(PREDICT, flops)["cost"][0]
+        # now all threads far dearer (per flop, past the delayed record of one): the
+        # governor moves to one thread, and runs whole calls on it
+        _kernels.governor_test_delay(0.0, 10 * DELAY)
+        for _ in range(6):
+            np.testing.assert_array_equal(net.predict_proba(rows), parts)
+        return seen, cost_one, _kernels.governor_stats(PREDICT, flops)["runs"]
+    seen, cost_one, last = in_new_thread(run)
+    # calls 1 and 2 on all threads (a warm-up, then timed); call 3 learns one thread on
+    # its first rows, its rest on all threads (a warm-up again); the trial of one thread
+    # four units later is the seventh call's first rows
+    assert seen == [(0, 1), (0, 2), (1, 3), (1, 4), (1, 5), (1, 6), (2, 7)]
+    # the one-thread record is per flop of the part, DELAY spread over its 8,192 rows
+    assert cost_one > DELAY / (2 * 8192 * (20 * 64 + 64 * 3))
+    # the first of the six calls on all threads (overrunning), then one thread
+    # preferred: the calls run on it whole, a unit each (but the trial of all threads
+    # four units after the overrun, whole too)
+    assert (last[0] - seen[-1][0], last[1] - seen[-1][1]) == (4, 2)
