@@ -181,9 +181,10 @@ int fm_isa_count(void) { return (int)FM_N_TABLES; }
         return fm_active()->fm_loss_and_grad_##sfx(net, data, alpha, loss_scale, gW, gb,   \
                                                    loss_out);                              \
     }                                                                                      \
-    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out)           \
+    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out,           \
+                             int check_finite)                                             \
     {                                                                                      \
-        return fm_active()->fm_forward_net_##sfx(net, data, out);                          \
+        return fm_active()->fm_forward_net_##sfx(net, data, out, check_finite);            \
     }                                                                                      \
     int fm_all_finite_##sfx(const real *x, fm_int n)                                       \
     {                                                                                      \

@@ -256,8 +256,12 @@ int fm_in_forked_child(void);
     int fm_loss_and_grad_##sfx(const fm_net *net, const fm_data *data, double alpha,      \
                                double loss_scale, void **gW, void **gb, double *loss_out); \
     /* out (n, O) = the network's output on the rows of data (predict); FM_OK or FM_NOMEM.\
-     * The workspace holds a chunk of rows per thread, whatever n. */                      \
-    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out);         \
+     * The workspace holds a chunk of rows per thread, whatever n. With check_finite,    \
+     * dense rows are checked as each chunk is taken (while they come into the cache for  \
+     * its products), and FM_NONFINITE returned (out left unspecified) when one holds     \
+     * NaN or inf. */                                                                      \
+    int fm_forward_net_##sfx(const fm_net *net, const fm_data *data, real *out,          \
+                             int check_finite);                                            \
     /* 1 when the n values of x are all finite (no NaN, no inf), else 0. */                \
     int fm_all_finite_##sfx(const real *x, fm_int n);
 

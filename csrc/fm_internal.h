@@ -138,6 +138,8 @@ void fm_gov_begin_part(fm_gov *g, int kind, double whole, double flops);
  * first timing, or a trial while all threads are preferred). */
 int fm_gov_one_to_learn(int kind, double flops);
 void fm_gov_end(fm_gov *g);
+/* Ends a unit without recording it (it stopped early: its time says nothing). */
+void fm_gov_cancel(fm_gov *g);
 /* 1 while the calling thread runs a unit of work on all threads. */
 int fm_gov_all_threads(void);
 /* A monotonic clock in seconds. */

@@ -307,6 +307,14 @@ int fm_gov_stats(int kind, double flops, fm_int runs[2], fm_int *aborted, double
     return s != NULL;
 }
 
+void fm_gov_cancel(fm_gov *g)
+{
+    if (!g->slot) return;
+    fm_limit_threads(0);
+    fm_gov_current = NULL;
+    g->slot = NULL;
+}
+
 void fm_gov_end(fm_gov *g)
 {
     fm_gov_slot *s = g->slot;

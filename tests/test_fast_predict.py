@@ -170,6 +170,24 @@ def test_fast_path_refuses_nan_and_inf_as_scikit_learn_does():
                     _error(lambda: reference.predict(Xb))
 
 
+@pytest.mark.parametrize("compute_dtype", [None, "bfloat16"])
+def test_fast_path_finds_nan_and_inf_in_any_chunk_of_many_rows(compute_dtype):
+    """The kernels check the rows chunk by chunk (1,024 rows each, on all threads) as the
+    forward pass reads them: a NaN or inf in the first row, in a chunk in the middle or
+    in the last value of the last, partial chunk sends the call to scikit-learn's path
+    and its error; clean rows give the validated path's outputs bit for bit."""
+    model = _fit(fastmlp.MLPClassifier, X.astype(np.float32), y, compute_dtype=compute_dtype)
+    many = np.tile(X.astype(np.float32), (17, 1))  # 5,100 rows: four chunks and a part
+    np.testing.assert_array_equal(model.predict_proba(many), _slow(model, "predict_proba", many))
+    for row, col in ((0, 0), (2500, 5), (len(many) - 1, 7)):
+        for bad in (np.nan, np.inf, -np.inf):
+            Xb = many.copy()
+            Xb[row, col] = bad
+            assert model._fast_forward(Xb) is None
+            assert _error(lambda: model.predict(Xb)) == \
+                _error(lambda: _slow(model, "predict", Xb))
+
+
 @pytest.mark.parametrize("output", ["softmax", "logistic", "identity"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_network_fast_path_gives_the_same_outputs_and_errors(output, dtype):

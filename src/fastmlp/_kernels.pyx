@@ -134,8 +134,8 @@ cdef extern from "fastmlp.h" nogil:
                              void **, double *)
     int fm_loss_and_grad_f64(const fm_net *, const fm_data *, double, double, void **,
                              void **, double *)
-    int fm_forward_net_f32(const fm_net *, const fm_data *, float *)
-    int fm_forward_net_f64(const fm_net *, const fm_data *, double *)
+    int fm_forward_net_f32(const fm_net *, const fm_data *, float *, int)
+    int fm_forward_net_f64(const fm_net *, const fm_data *, double *, int)
     int fm_all_finite_f32(const float *, fm_int)
     int fm_all_finite_f64(const double *, fm_int)
 
@@ -969,9 +969,9 @@ def forward_net(list coefs, list intercepts, hidden_act, int out_act, double slo
     cdef int status
     with nogil:
         if net.is64:
-            status = fm_forward_net_f64(&net.net, &data.data, <double *>o)
+            status = fm_forward_net_f64(&net.net, &data.data, <double *>o, 0)
         else:
-            status = fm_forward_net_f32(&net.net, &data.data, <float *>o)
+            status = fm_forward_net_f32(&net.net, &data.data, <float *>o, 0)
     _raise_status(status, "prediction")
     return out
 
@@ -1017,20 +1017,16 @@ cdef class Predictor:
         data.X = x
         data.indptr = data.indices = NULL
         data.data = data.Y = data.sw = NULL
-        cdef bint finite
-        with nogil:
-            finite = (fm_all_finite_f64(<const double *>x, data.n * data.d) if is64 else
-                      fm_all_finite_f32(<const float *>x, data.n * data.d))
-        if not finite:
-            return None
         out = np.empty((data.n, self.net.sizes[L]), dtype=self.dtype)
         cdef void *o = _ptr(out, is64)
         cdef int status
-        with nogil:
+        with nogil:  # X checked for NaN and inf chunk by chunk, as its rows are read
             if is64:
-                status = fm_forward_net_f64(&self.net.net, &data, <double *>o)
+                status = fm_forward_net_f64(&self.net.net, &data, <double *>o, 1)
             else:
-                status = fm_forward_net_f32(&self.net.net, &data, <float *>o)
+                status = fm_forward_net_f32(&self.net.net, &data, <float *>o, 1)
+        if status == STATUS_NONFINITE:
+            return None
         _raise_status(status, "prediction")
         return out
 
