@@ -132,7 +132,7 @@ typedef struct {
 } fm_gov;
 void fm_gov_begin(fm_gov *g, int kind, double flops);
 /* The same for a part (flops) of a unit of work (whole flops) whose record it keeps: a
- * trial of one thread on the first rows of a predict call. */
+ * trial of one thread on the first rows of a predict or loss-and-gradient call. */
 void fm_gov_begin_part(fm_gov *g, int kind, double whole, double flops);
 /* Whether the next unit of a kind and size would run on one thread to learn its cost (its
  * first timing, or a trial while all threads are preferred). */

@@ -420,3 +420,35 @@ def test_a_large_predict_learns_one_thread_on_its_first_rows():
     # preferred: the calls run on it whole, a unit each (but the trial of all threads
     # four units after the overrun, whole too)
     assert (last[0] - seen[-1][0], last[1] - seen[-1][1]) == (4, 2)
+
+
+def test_a_large_loss_and_gradient_call_learns_one_thread_on_its_first_chunk():
+    # The same for L-BFGS's loss-and-gradient calls of three chunks (4,096 rows) or more:
+    # a unit that would learn one thread's cost is only the call's first chunk, the rest
+    # the next unit. The loss and gradient are the same bit for bit.
+    needs_threads()
+    from fastmlp import _engine
+    n = 3 * 4096 + 100
+    gen = np.random.default_rng(2)
+    rows = gen.normal(size=(n, 20)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[gen.integers(0, 3, n)]
+    coefs = [gen.normal(size=(20, 64)).astype(np.float32) * 0.1,
+             gen.normal(size=(64, 3)).astype(np.float32) * 0.1]
+    intercepts = [np.zeros(64, np.float32), np.zeros(3, np.float32)]
+    spec = _engine.Spec("relu", "softmax", "log_loss")
+    flops = 6 * n * (20 * 64 + 64 * 3)
+    ref_loss, ref_gW, ref_gb = _engine.loss_and_grad(coefs, intercepts, spec, rows, Y)
+
+    def run():
+        _kernels.governor_test_delay(DELAY, 0.0)  # all threads preferred for certain
+        seen = []
+        for _ in range(7):
+            loss, gW, gb = _engine.loss_and_grad(coefs, intercepts, spec, rows, Y)
+            assert loss == ref_loss
+            for got, want in zip(gW + gb, ref_gW + ref_gb):
+                np.testing.assert_array_equal(got, want)
+            seen.append(_kernels.governor_stats(GRAD, flops)["runs"])
+        return seen
+    # as predict's: calls 1 and 2 on all threads, the third's first chunk on one and its
+    # rest on all, the trial four units later the seventh call's first chunk
+    assert in_new_thread(run) == [(0, 1), (0, 2), (1, 3), (1, 4), (1, 5), (1, 6), (2, 7)]
