@@ -213,6 +213,20 @@ def test_ctrl_c_stops_within_a_batch_and_keeps_the_last_epoch():
 # The same guarantees without a clock: the kernels' test hook stops the epoch before a
 # given mini-batch exactly as a Ctrl-C handled there would.
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """The Ctrl-C tests raise SIGINT in this process as a terminal would: they need the
+    handler Python installs at start, which a process started with SIGINT ignored (a
+    background job of a shell without job control, nohup) does not have; fastmlp then
+    rightly leaves SIGINT alone."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture
 def interrupt_after():
     try:
