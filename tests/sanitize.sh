@@ -20,6 +20,7 @@ echo "== building fastmlp with -fsanitize=address,undefined into $work/site"
 # FASTMLP_SANITIZE (CMakeLists.txt) instruments the kernels at -O1 with one sanitizer;
 # its generator expression does not take a comma-separated list, so UBSan goes in
 # through CMAKE_C_FLAGS and the module's link flags.
+# FASTMLP_WERROR makes a warning in the C sources an error: CI's one build that has it.
 # Build with the installed scikit-build-core and Cython when there are (no network
 # needed), in pip's isolated build environment otherwise.
 isolation=--no-build-isolation
@@ -27,7 +28,8 @@ python -c "import scikit_build_core, Cython" 2>/dev/null || isolation=
 pip install --quiet $isolation --no-deps --target "$work/site" \
   -Cbuild-dir="$work/build" -Ccmake.define.FASTMLP_SANITIZE=address \
   -Ccmake.define.CMAKE_C_FLAGS="-fsanitize=undefined -fno-sanitize-recover=all" \
-  -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=undefined" .
+  -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=undefined" \
+  -Ccmake.define.FASTMLP_WERROR=ON .
 echo "   built in $((SECONDS - start)) s"
 
 # An editable install puts an import hook ahead of PYTHONPATH; this sitecustomize (first
