@@ -400,6 +400,7 @@ def run(configs, contenders, repeats, warmup):
     best rate of the run sets every floor (a busy moment must not lower the floor)."""
     dtypes = sorted({CONFIGS[c].dtype for c in configs})
     rates = {dt: 0.0 for dt in dtypes}
+    measured = {dt: [] for dt in dtypes}  # every rate measured: how steady the run was
     ctx = mp.get_context("spawn")
     workers = [Worker(name, ctx) for name in contenders]
     rows = []
@@ -407,7 +408,8 @@ def run(configs, contenders, repeats, warmup):
         for cname in configs:
             cfg = CONFIGS[cname]
             for dt in dtypes:
-                rates[dt] = max(rates[dt], matmul_rate(dt))
+                measured[dt].append(matmul_rate(dt))
+                rates[dt] = max(rates[dt], measured[dt][-1])
             active, skipped = [], {}
             for w in workers:
                 if not applicable(w.name, cfg):
@@ -433,6 +435,7 @@ def run(configs, contenders, repeats, warmup):
             row = {"config": cname, "flops": flops, "dtype": cfg.dtype, "skipped": skipped,
                    "rate": rates[cfg.dtype],
                    "median": {k: statistics.median(v) for k, v in times.items()},
+                   "times": times,
                    "peak_mb": {w.name: w.ask("peak")[1] for w in active}}
             rows.append(row)
             print(f"  {cname}: done", flush=True)
@@ -440,13 +443,16 @@ def run(configs, contenders, repeats, warmup):
         for w in workers:
             w.close()
     print("NumPy matmul (best of the run): " +
-          ", ".join(f"{dt} {r / 1e9:.0f} GFLOP/s" for dt, r in rates.items()))
+          ", ".join(f"{dt} {r / 1e9:.0f} GFLOP/s (measured {min(measured[dt]) / 1e9:.0f}-"
+                    f"{max(measured[dt]) / 1e9:.0f} before its configurations)"
+                    for dt, r in rates.items()))
     print(HEADER)
     for row in rows:
         # the best rate of the run (the row's own, measured before it, may be lower)
         row["rate"] = rates[row["dtype"]]
         row["floor"] = row["flops"] / row["rate"]
         print_row(row)
+    print_paired(rows)
     return rates, rows
 
 
@@ -486,6 +492,31 @@ def print_row(row):
           f"{bf16_floor} | {over('pytorch-bf16', 'fastmlp-bf16', 9)} | {peaks}")
     for name, why in row["skipped"].items():
         print(f"           ({name} skipped: {why})")
+
+
+# The ratios of the bfloat16 columns, round by round.
+PAIRED = (("bf16/fm", "fastmlp-bf16", "fastmlp"), ("e16/epoch", "fm-epoch-bf16", "fm-epoch"),
+          ("pt16/bf16", "pytorch-bf16", "fastmlp-bf16"))
+
+
+def print_paired(rows):
+    """The table's bfloat16 ratios are of medians. Every round runs each contender once,
+    one after the other, so the ratio of a round compares times taken moments apart; on a
+    machine whose pace drifts, the spread of those ratios shows how far one run's table
+    can be trusted. Printed: the median of the rounds' ratios [lowest, highest]."""
+    lines = []
+    for row in rows:
+        t = row["times"]
+        cells = []
+        for label, a, b in PAIRED:
+            if a in t and b in t:
+                r = sorted(x / y for x, y in zip(t[a], t[b]))
+                cells.append(f"{label} {statistics.median(r):.2f} [{r[0]:.2f}, {r[-1]:.2f}]")
+        if cells:
+            lines.append(f"{row['config']:8} | " + " | ".join(cells))
+    if lines:
+        print("bfloat16 ratios round by round: median [lowest, highest]")
+        print("\n".join(lines))
 
 
 def blas_kernel():
