@@ -104,6 +104,20 @@ MUTANTS = [
     ("validation_loss_with_l2", "_multilayer_perceptron.py",
      "        return float(LOSS_FUNCTIONS[name](Y, out, sample_weight))",
      "        return float(LOSS_FUNCTIONS[name](Y, out, sample_weight)) + self.alpha"),
+    # --- bfloat16 products must reach the kernels, in training and in prediction -------
+    ("mlp_compute_dtype_ignored", "_multilayer_perceptron.py",
+     "                            compute_dtype=self.compute_dtype)",
+     "                            compute_dtype=None)"),
+    ("network_compute_dtype_ignored", "network.py",
+     "        return _engine.spec(self.activation, self.output, loss, self.slope,\n"
+     "                            self.compute_dtype)",
+     "        return _engine.spec(self.activation, self.output, loss, self.slope,\n"
+     "                            None)"),
+    ("predictor_float32_products", "_engine.py",
+     "        made = (_kernels.Predictor(coefs, intercepts, spec.hidden, spec.out, spec.slope,\n"
+     "                                   spec.compute), spec)",
+     "        made = (_kernels.Predictor(coefs, intercepts, spec.hidden, spec.out, spec.slope,\n"
+     "                                   0), spec)"),
 ]
 
 
