@@ -32,14 +32,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def build_base(rev, scratch):
-    """The package of revision rev, built, in scratch/<commit>/pkg; returns that directory.
-    A commit already built there is reused."""
+def build_base(rev, scratch, defines=()):
+    """The package of revision rev, built, in scratch/<commit>/pkg (with CMake's
+    defines, NAME=VALUE each, in scratch/<commit>-<NAME=VALUE...>/pkg); returns that
+    directory. A build already there is reused."""
     found = subprocess.run(["git", "-C", ROOT, "rev-parse", "--verify", rev + "^{commit}"],
                            capture_output=True, text=True)
     if found.returncode:
         sys.exit(f"--base {rev}: not a revision of {ROOT}")
-    where = os.path.join(scratch, found.stdout.strip())
+    where = os.path.join(scratch, "-".join([found.stdout.strip(), *defines]))
     src, build, pkg = (os.path.join(where, d) for d in ("src", "build", "pkg"))
     built = os.path.join(pkg, "fastmlp")
     if os.path.isdir(built) and any(n.startswith("_kernels") for n in os.listdir(built)):
@@ -51,7 +52,7 @@ def build_base(rev, scratch):
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
     for cmd in (["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
-                 f"-DPython_EXECUTABLE={sys.executable}"],
+                 f"-DPython_EXECUTABLE={sys.executable}", *(f"-D{d}" for d in defines)],
                 ["cmake", "--build", build, "-j", str(os.cpu_count() or 1)]):
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:

@@ -186,6 +186,23 @@ void fm_gov_test_delay(double one, double all);
 int fm_gov_stats(int kind, double flops, fm_int runs[2], fm_int *aborted, double cost[2]);
 /* 1 in a child made by fork() (its kernels then run on one thread), else 0. */
 int fm_in_forked_child(void);
+/* Phase timers of the training batches (a diagnostic build: CMake's
+ * FASTMLP_PHASE_TIMERS=ON; bench/phases.py): the ticks the calling thread's batches spent
+ * in each phase since the last call, in the order of enum fm_phase, then the batches
+ * counted, written to out (FM_PHASES + 1 values) and reset. The ticks are the CPU's
+ * time-stamp counter on x86-64, nanoseconds elsewhere (*cycles says which: 1, 0).
+ * Returns 0, and writes nothing, in a build without the timers. */
+enum fm_phase {
+    FM_PH_PAIR,        /* bfloat16 pairs of the batch's rows (pair_batch) */
+    FM_PH_FORWARD,     /* the forward pass through every layer */
+    FM_PH_LOSS,        /* the loss and the output layer's delta */
+    FM_PH_BACK_OUT,    /* the output layer's backward products and its step */
+    FM_PH_BACK_HIDDEN, /* the hidden layers' between the first and the output */
+    FM_PH_BACK_FIRST,  /* the first layer's weight gradient with its step */
+    FM_PH_BATCH,       /* the whole batch: gathering, the above, the governor */
+    FM_PHASES
+};
+int fm_phase_read(double *out, int *cycles);
 
 #define FM_DECLARE(real, sfx)                                                              \
     /* C[M,N] = beta*C + op(A) op(B), then the epilogue:                                   \

@@ -57,6 +57,24 @@ static inline int fm_layer_act(const fm_net *net, fm_int l)
     return net->hidden_acts ? net->hidden_acts[l] : net->hidden_act;
 }
 
+/* Phase timers (fastmlp.h, fm_phase_read), compiled in with FM_PHASE_TIMERS only:
+ * FM_PHASE_START(t) declares the tick t; FM_PHASE(ph, t) adds the ticks since t to phase
+ * ph and moves t to now. Without FM_PHASE_TIMERS both are nothing. */
+#if defined(FM_PHASE_TIMERS)
+uint64_t fm_phase_tick(void);
+void fm_phase_add(int phase, uint64_t ticks);
+#define FM_PHASE_START(t) uint64_t t = fm_phase_tick()
+#define FM_PHASE(ph, t)                                                                   \
+    do {                                                                                  \
+        const uint64_t fm_now_ = fm_phase_tick();                                          \
+        fm_phase_add((ph), fm_now_ - (t));                                                 \
+        (t) = fm_now_;                                                                     \
+    } while (0)
+#else
+#define FM_PHASE_START(t)
+#define FM_PHASE(ph, t) ((void)0)
+#endif
+
 /* Dropout's random numbers (fastmlp.h, fm_optim): a counter-based generator, so that
  * whether a unit of a row is dropped depends on (seed, epoch, row, unit) only. The
  * mixer is SplitMix64's finaliser; fm_dropout_row hashes the first three, and

@@ -28,6 +28,49 @@ __attribute__((constructor)) static void fm_register_fork_handler(void)
 
 int fm_in_forked_child(void) { return fm_forked; }
 
+/* ---- phase timers (FM_PHASE_TIMERS builds) ---------------------------------------- */
+#if defined(FM_PHASE_TIMERS)
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#define FM_PHASE_CYCLES 1
+uint64_t fm_phase_tick(void) { return __rdtsc(); }
+#else
+#define FM_PHASE_CYCLES 0
+uint64_t fm_phase_tick(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+#endif
+static _Thread_local uint64_t fm_phase_ticks[FM_PHASES];
+static _Thread_local fm_int fm_phase_batches;
+
+void fm_phase_add(int phase, uint64_t ticks)
+{
+    fm_phase_ticks[phase] += ticks;
+    fm_phase_batches += phase == FM_PH_BATCH;
+}
+
+int fm_phase_read(double *out, int *cycles)
+{
+    for (int p = 0; p < FM_PHASES; p++) {
+        out[p] = (double)fm_phase_ticks[p];
+        fm_phase_ticks[p] = 0;
+    }
+    out[FM_PHASES] = (double)fm_phase_batches;
+    fm_phase_batches = 0;
+    *cycles = FM_PHASE_CYCLES;
+    return 1;
+}
+#else
+int fm_phase_read(double *out, int *cycles)
+{
+    (void)out, (void)cycles;
+    return 0;
+}
+#endif
+
 int fm_omp_max_threads(void)
 {
 #ifdef _OPENMP

@@ -86,6 +86,10 @@ cdef extern from "fastmlp.h" nogil:
     int fm_gov_stats(int kind, double flops, fm_int *runs, fm_int *aborted, double *cost)
     void fm_fail_allocations_after(fm_int count)
     int fm_in_forked_child()
+    cpdef enum fm_phase:
+        FM_PH_PAIR, FM_PH_FORWARD, FM_PH_LOSS, FM_PH_BACK_OUT, FM_PH_BACK_HIDDEN,
+        FM_PH_BACK_FIRST, FM_PH_BATCH, FM_PHASES
+    int fm_phase_read(double *out, int *cycles)
 
     int fm_gemm_f32(int, int, fm_int, fm_int, fm_int, const float *, fm_int, const float *,
                      fm_int, float, float *, fm_int, const float *, int, double, const float *)
@@ -230,6 +234,26 @@ def governor_stats(int kind, double flops):
     if not fm_gov_stats(kind, flops, runs, &aborted, cost):
         return None
     return {"runs": (runs[0], runs[1]), "aborted": aborted, "cost": (cost[0], cost[1])}
+
+
+# the phases' names, in the order of enum fm_phase
+PHASES = ("pair", "forward", "loss", "back_out", "back_hidden", "back_first", "batch")
+
+
+def phase_ticks():
+    """The phase timers of this thread's training batches since the last call (then
+    reset): {phase: ticks summed over the batches, ..., "batches": count, "unit": "cycles"
+    (the time-stamp counter) or "ns"}, the phases those of PHASES (fastmlp.h, enum
+    fm_phase). None in a build without the timers (CMake's FASTMLP_PHASE_TIMERS=ON builds
+    them in: bench/phases.py)."""
+    cdef double out[FM_PHASES + 1]
+    cdef int cycles = 0
+    if not fm_phase_read(out, &cycles):
+        return None
+    ticks = {name: out[i] for i, name in enumerate(PHASES)}
+    ticks["batches"] = int(out[<int>FM_PHASES])
+    ticks["unit"] = "cycles" if cycles else "ns"
+    return ticks
 
 
 def governor_test_delay(double one, double all):
