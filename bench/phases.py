@@ -84,8 +84,8 @@ def run(pkg, config, computes, repeats):
         per_batch = [{k: e["ticks"][k] / e["ticks"]["batches"] for k in PHASES}
                      for e in epochs[c]]
         quickest = min(range(repeats), key=lambda i: epochs[c][i]["seconds"])
-        cells = [f"{per_batch[quickest][k] / 1e3:7.0f}k /{statistics.median(b[k] for b in per_batch) / 1e3:6.0f}k"
-                 for k in PHASES]
+        cells = [f"{per_batch[quickest][k] / 1e3:7.0f}k /"
+                 f"{statistics.median(b[k] for b in per_batch) / 1e3:6.0f}k" for k in PHASES]
         seconds = [e["seconds"] for e in epochs[c]]
         print(f"  {c:10}" + "".join(f"{x:>17}" for x in cells) +
               f"   {min(seconds):.3f} / {statistics.median(seconds):.3f}")
