@@ -64,8 +64,10 @@ def build_base(rev, scratch, defines=()):
     return pkg
 
 
-def worker(pkg, config, compute, all_threads):
-    """Set up one configuration, then run one epoch per line read; print its seconds."""
+def epoch_contender(pkg, config, compute):
+    """compare.py's raw epoch of a configuration (compute "bfloat16": its bfloat16 one),
+    set up on the fastmlp in pkg (None: the installed one); returns (compare, contender).
+    Also bench/phases.py's."""
     if pkg:
         # ahead of the installed fastmlp, editable installs' import hooks included
         sys.meta_path[:] = [f for f in sys.meta_path
@@ -75,13 +77,19 @@ def worker(pkg, config, compute, all_threads):
     import compare
     import fastmlp
     assert not pkg or fastmlp.__file__.startswith(pkg), fastmlp.__file__
-    if all_threads:
-        from fastmlp import _kernels
-        _kernels.governor_test_delay(1.0, 0.0)
     cfg = compare.CONFIGS[config]
     X, y = compare.load_data(cfg.data, cfg.dtype)
     contender = compare.FastMLPEpochBF16() if compute == "bfloat16" else compare.FastMLP()
     contender.setup(cfg, X, y, compare.layer_sizes(cfg, X, y))
+    return compare, contender
+
+
+def worker(pkg, config, compute, all_threads):
+    """Set up one configuration, then run one epoch per line read; print its seconds."""
+    compare, contender = epoch_contender(pkg, config, compute)
+    if all_threads:
+        from fastmlp import _kernels
+        _kernels.governor_test_delay(1.0, 0.0)
     contender.run()  # warm-up
     print("ready", flush=True)
     for _ in sys.stdin:

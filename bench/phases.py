@@ -37,18 +37,11 @@ DEFINES = ("FASTMLP_PHASE_TIMERS=ON",)
 def worker(pkg, config, compute):
     """Set up one configuration; per line read, one epoch, then print its seconds and
     its phase ticks as one JSON line."""
-    sys.meta_path[:] = [f for f in sys.meta_path if "Redirecting" not in type(f).__name__]
-    sys.path.insert(0, pkg)
-    import compare
-    import fastmlp
+    from ab import epoch_contender
+    compare, contender = epoch_contender(pkg, config, compute)
     from fastmlp import _kernels
-    assert fastmlp.__file__.startswith(pkg), fastmlp.__file__
     if _kernels.phase_ticks() is None:
         sys.exit(f"{pkg}: built without the phase timers")
-    cfg = compare.CONFIGS[config]
-    X, y = compare.load_data(cfg.data, cfg.dtype)
-    contender = compare.FastMLPEpochBF16() if compute == "bfloat16" else compare.FastMLP()
-    contender.setup(cfg, X, y, compare.layer_sizes(cfg, X, y))
     contender.run()  # warm-up
     _kernels.phase_ticks()
     print("ready", flush=True)

@@ -36,12 +36,7 @@ int fm_in_forked_child(void) { return fm_forked; }
 uint64_t fm_phase_tick(void) { return __rdtsc(); }
 #else
 #define FM_PHASE_CYCLES 0
-uint64_t fm_phase_tick(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+uint64_t fm_phase_tick(void) { return (uint64_t)(fm_seconds() * 1e9); }
 #endif
 static _Thread_local uint64_t fm_phase_ticks[FM_PHASES];
 static _Thread_local fm_int fm_phase_batches;
