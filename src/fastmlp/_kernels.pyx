@@ -236,8 +236,9 @@ def governor_stats(int kind, double flops):
     return {"runs": (runs[0], runs[1]), "aborted": aborted, "cost": (cost[0], cost[1])}
 
 
-# the phases' names, in the order of enum fm_phase
-PHASES = ("pair", "forward", "loss", "back_out", "back_hidden", "back_first", "batch")
+# the phases' names, in the order of enum fm_phase (FM_PH_PAIR is "pair")
+PHASES = tuple(phase.name[6:].lower() for phase in sorted(fm_phase, key=int)
+               if phase != FM_PHASES)
 
 
 def phase_ticks():
